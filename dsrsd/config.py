@@ -1,0 +1,55 @@
+"""Configuration of the model, its losses and training; each is plain data stored in checkpoints."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    hidden_size: int = 64        # width D of every encoding, shared and private code
+    align_size: int = 32         # width of the alignment space where modalities are compared
+    sequence_encoder: str = "gru"
+    dropout: float = 0.1
+    fusion: str = "gated"        # "gated", or "mean" to weigh present modalities equally
+    num_classes: int = 4         # Distinction, Pass, Fail, Withdrawn
+
+    def __post_init__(self):
+        if self.sequence_encoder != "gru":
+            raise ValueError(f"invalid sequence_encoder {self.sequence_encoder!r}: only 'gru' is implemented")
+        if self.fusion not in ("gated", "mean"):
+            raise ValueError(f"invalid fusion {self.fusion!r}: use 'gated' or 'mean'")
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    task_weight: float = 1.0
+    contrastive_weight: float = 0.1
+    alignment_weight: float = 0.1      # regression-style loss between modalities' aligned codes
+    decorrelation_weight: float = 0.05
+    variance_weight: float = 0.05      # keeps each shared dimension from collapsing to a constant
+    orthogonality_weight: float = 0.1
+    temperature: float = 0.2           # InfoNCE temperature; 0.1-0.5 is the usual range
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 256
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    modality_dropout: float = 0.25     # chance of knocking out each present modality of a training row
+    patience: int = 5                  # epochs without a better validation at-risk AUC before stopping
+    seed: int = 0
+
+
+def config_from_dict(cls, values: dict):
+    """Build dataclass `cls` from a dict, rejecting unknown fields by name."""
+    names = {field.name for field in fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} field(s) {unknown}; known fields are {sorted(names)}")
+    return cls(**values)
+
+
+__all__ = ["LossConfig", "ModelConfig", "TrainConfig", "asdict", "config_from_dict"]

@@ -1,0 +1,45 @@
+"""Data loading: OULAD tables -> raw modality arrays -> encoded model inputs."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from dsrsd.data.cache import cache_key, load_raw, save_raw
+from dsrsd.data.encoding import Encoded, OuladEncoder
+from dsrsd.data.engagement import engagement_form
+from dsrsd.data.oulad import (
+    AT_RISK_CLASSES, MODALITIES, OUTCOME_CLASSES, OuladRaw, build_oulad, default_split, parse_cutoff,
+)
+from dsrsd.data.tables import DataError, OuladTables, load_tables
+from dsrsd.settings import cache_dir
+
+__all__ = [
+    "AT_RISK_CLASSES", "MODALITIES", "OUTCOME_CLASSES", "DataError", "Encoded", "OuladEncoder", "OuladRaw",
+    "OuladTables", "build_oulad", "default_split", "engagement_form", "load_oulad", "load_tables", "parse_cutoff",
+]
+
+log = logging.getLogger(__name__)
+
+
+def load_oulad(data_dir: str | Path, cutoff: str | int = "end", use_cache: bool = True) -> OuladRaw:
+    """Load the OULAD tables in `data_dir` and build the raw modalities, through the disk cache.
+
+    The cache entry is keyed on the SHA-256 of every source file and on the cutoff, so an edited
+    file is rebuilt. The cache lives in `dsrsd.settings.cache_dir()`, never beside the data.
+    """
+    cutoff = parse_cutoff(cutoff)
+    tables = load_tables(data_dir)
+    path = cache_dir() / f"oulad-{cache_key(tables.file_hashes, cutoff)}.npz"
+    if use_cache and path.is_file():
+        try:
+            return load_raw(path)
+        except (OSError, ValueError, KeyError) as error:
+            log.warning("ignoring unreadable cache entry %s (%s); rebuilding", path, error)
+    raw = build_oulad(tables, cutoff)
+    if use_cache:
+        try:
+            save_raw(raw, path)
+        except OSError as error:
+            log.warning("cannot write the cache entry %s (%s); continuing without it", path, error)
+    return raw

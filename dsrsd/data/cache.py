@@ -1,0 +1,89 @@
+"""Cache built OULAD arrays on disk, keyed on the source files' hashes and the build settings.
+
+Files are `.npz` archives read with `allow_pickle=False`, written to a temporary name and renamed,
+so a failed or interrupted build never leaves a half-written cache entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dsrsd.data.engagement import EngagementArrays
+from dsrsd.data.oulad import PROFILE_CATEGORICAL, OuladRaw
+
+log = logging.getLogger(__name__)
+
+# Bump when the build changes what it produces, so old cache entries are not reused.
+BUILD_VERSION = 1
+
+
+def cache_key(file_hashes: dict[str, str], cutoff: str | int) -> str:
+    payload = json.dumps({"files": file_hashes, "cutoff": cutoff, "build": BUILD_VERSION}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
+def save_raw(raw: OuladRaw, path: Path) -> None:
+    arrays = {
+        "keys_module": raw.keys["code_module"].to_numpy(str),
+        "keys_presentation": raw.keys["code_presentation"].to_numpy(str),
+        "keys_student": raw.keys["id_student"].to_numpy(np.int64),
+        "labels": raw.labels,
+        "profile_numeric": raw.profile_numeric,
+        "assessments": raw.assessments,
+        "assessment_mask": raw.assessment_mask,
+        "engagement_values": raw.engagement.values,
+        "engagement_present": raw.engagement.present,
+        "present": raw.present,
+    }
+    for column in PROFILE_CATEGORICAL:
+        arrays[f"profile_{column}"] = raw.profile_categorical[column].fillna("").to_numpy(str)
+    if raw.engagement.mask is not None:
+        arrays["engagement_mask"] = raw.engagement.mask
+    meta = {"cutoff": raw.cutoff, "engagement_form": raw.engagement.form,
+            "engagement_columns": raw.engagement.feature_names}
+    arrays["meta"] = np.array(json.dumps(meta))
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".npz.partial")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            np.savez(stream, **arrays)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def load_raw(path: Path) -> OuladRaw:
+    with np.load(path, allow_pickle=False) as archive:
+        meta = json.loads(str(archive["meta"]))
+        keys = pd.DataFrame({
+            "code_module": archive["keys_module"].astype(object),
+            "code_presentation": archive["keys_presentation"].astype(object),
+            "id_student": archive["keys_student"],
+        })
+        categorical = pd.DataFrame({
+            column: pd.Series(archive[f"profile_{column}"].astype(object)).replace("", None)
+            for column in PROFILE_CATEGORICAL
+        })
+        engagement = EngagementArrays(
+            form=meta["engagement_form"],
+            values=archive["engagement_values"],
+            mask=archive["engagement_mask"] if "engagement_mask" in archive.files else None,
+            feature_names=meta["engagement_columns"],
+            present=archive["engagement_present"],
+        )
+        return OuladRaw(
+            keys=keys, labels=archive["labels"], profile_categorical=categorical,
+            profile_numeric=archive["profile_numeric"], assessments=archive["assessments"],
+            assessment_mask=archive["assessment_mask"], engagement=engagement, present=archive["present"],
+            cutoff=meta["cutoff"],
+        )

@@ -1,0 +1,250 @@
+"""Read and validate the OULAD tables.
+
+The official release is a folder of CSV files (plain or gzip-compressed) whose missing values
+are written `?`. Every check here raises `DataError` naming the file, the column and the bad
+value, so a user can fix the file instead of guessing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+REGISTRATION_KEY = ["code_module", "code_presentation", "id_student"]
+
+# Column -> kind. "str" columns hold categories, "int" and "float" numbers (float may be missing).
+SCHEMAS: dict[str, dict[str, str]] = {
+    "studentInfo": {
+        "code_module": "str", "code_presentation": "str", "id_student": "int",
+        "gender": "str", "region": "str", "highest_education": "str", "imd_band": "str",
+        "age_band": "str", "num_of_prev_attempts": "int", "studied_credits": "int",
+        "disability": "str", "final_result": "str",
+    },
+    "studentRegistration": {
+        "code_module": "str", "code_presentation": "str", "id_student": "int",
+        "date_registration": "float", "date_unregistration": "float",
+    },
+    "courses": {"code_module": "str", "code_presentation": "str", "module_presentation_length": "int"},
+    "assessments": {
+        "code_module": "str", "code_presentation": "str", "id_assessment": "int",
+        "assessment_type": "str", "date": "float", "weight": "float",
+    },
+    "studentAssessment": {
+        "id_assessment": "int", "id_student": "int", "date_submitted": "int",
+        "is_banked": "int", "score": "float",
+    },
+    "vle": {
+        "id_site": "int", "code_module": "str", "code_presentation": "str",
+        "activity_type": "str", "week_from": "float", "week_to": "float",
+    },
+    "studentVle": {
+        "code_module": "str", "code_presentation": "str", "id_student": "int",
+        "id_site": "int", "date": "int", "sum_click": "int",
+    },
+    "derived/vle_clicks_by_group_per_registration": {
+        "code_module": "str", "code_presentation": "str", "id_student": "int",
+        "content_resource_sum_click": "int", "assessment_and_feedback_sum_click": "int",
+        "navigation_pages_sum_click": "int", "interaction_and_discussion_sum_click": "int",
+        "tool_sum_click": "int",
+    },
+    "derived/vle_precourse_clicks_per_registration": {
+        "code_module": "str", "code_presentation": "str", "id_student": "int",
+        "pre_course_clicks": "int", "pre_course_interaction_rows": "int",
+    },
+}
+
+REQUIRED_TABLES = ["studentInfo", "studentRegistration", "courses", "assessments", "studentAssessment"]
+
+# Columns that identify a row; a repeated value is an error.
+UNIQUE_KEYS: dict[str, list[str]] = {
+    "studentInfo": REGISTRATION_KEY,
+    "studentRegistration": REGISTRATION_KEY,
+    "courses": ["code_module", "code_presentation"],
+    "assessments": ["id_assessment"],
+    "studentAssessment": ["id_assessment", "id_student"],
+    "vle": ["id_site"],
+    "derived/vle_clicks_by_group_per_registration": REGISTRATION_KEY,
+    "derived/vle_precourse_clicks_per_registration": REGISTRATION_KEY,
+}
+
+# Columns that may be empty (`?`) in the official release; elsewhere a missing value is an error.
+NULLABLE = {
+    "studentInfo": {"imd_band"},
+    "studentRegistration": {"date_registration", "date_unregistration"},
+    "assessments": {"date"},
+    "studentAssessment": {"score"},
+    "vle": {"week_from", "week_to"},
+}
+
+
+class DataError(ValueError):
+    """A data file is missing, malformed or inconsistent; the message names file, column and value."""
+
+
+def find_table(data_dir: Path, name: str) -> Path | None:
+    """Return the path of table `name` as `.csv` or `.csv.gz` in `data_dir`, or None."""
+    for suffix in (".csv", ".csv.gz"):
+        path = Path(data_dir) / f"{name}{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
+def require_table(data_dir: Path, name: str) -> Path:
+    """Return the path of a required table, raising `DataError` that says what to download."""
+    path = find_table(data_dir, name)
+    if path is None:
+        raise DataError(
+            f"missing table {name}.csv (or {name}.csv.gz) in {data_dir}; download the OULAD release "
+            "from https://analyse.kmi.open.ac.uk/open_dataset and unpack its CSV files into that folder"
+        )
+    return path
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_table(path: Path, name: str) -> pd.DataFrame:
+    """Read one OULAD table and check its columns, types, missing values and key.
+
+    Raises:
+        DataError: a required column is missing, a value has the wrong type, a non-nullable
+            column has an empty cell, or the table's key repeats. The message names file,
+            column and the first bad values.
+    """
+    schema = SCHEMAS[name]
+    try:
+        frame = pd.read_csv(path, na_values=["?"], keep_default_na=True, dtype=str, on_bad_lines="error")
+    except pd.errors.ParserError as error:
+        raise DataError(f"{path}: malformed CSV ({error}); every row must have the header's fields") from error
+    except (OSError, EOFError, UnicodeDecodeError) as error:
+        raise DataError(f"{path}: cannot read the file ({error})") from error
+
+    frame.columns = [column.strip() for column in frame.columns]
+    missing = [column for column in schema if column not in frame.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {missing}; expected the OULAD columns {list(schema)}")
+    frame = frame[list(schema)].copy()
+
+    nullable = NULLABLE.get(name, set())
+    for column, kind in schema.items():
+        frame[column] = _convert_column(frame[column], kind, path, column)
+        if column not in nullable and frame[column].isna().any():
+            rows = frame.index[frame[column].isna()]
+            raise DataError(
+                f"{path}: column {column} has {len(rows)} empty or '?' value(s) (first at data row "
+                f"{int(rows[0]) + 1}); this column must always be filled"
+            )
+
+    key = UNIQUE_KEYS.get(name)
+    if key is not None:
+        repeated = frame.duplicated(key, keep=False)
+        if repeated.any():
+            example = frame.loc[repeated, key].iloc[0].to_dict()
+            raise DataError(
+                f"{path}: {int(repeated.sum())} rows repeat the key {key} (for example {example}); "
+                "each key must appear once, so remove the duplicates"
+            )
+    return frame
+
+
+def _convert_column(values: pd.Series, kind: str, path: Path, column: str) -> pd.Series:
+    if kind == "str":
+        return values.str.strip().astype(object).where(values.notna(), None)
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = numbers.isna() & values.notna()
+    if bad.any():
+        example = values[bad].iloc[0]
+        raise DataError(
+            f"{path}: column {column} expects numbers, but {int(bad.sum())} value(s) are not, for "
+            f"example {example!r} at data row {int(values.index[bad][0]) + 1}"
+        )
+    if kind == "int":
+        fractional = numbers.notna() & (numbers != numbers.round())
+        if fractional.any():
+            raise DataError(
+                f"{path}: column {column} expects whole numbers, but found {numbers[fractional].iloc[0]!r}"
+            )
+    return numbers.astype("float64")
+
+
+@dataclass
+class OuladTables:
+    """The OULAD tables as validated data frames, with the hash of every file read."""
+
+    student_info: pd.DataFrame
+    registration: pd.DataFrame
+    courses: pd.DataFrame
+    assessments: pd.DataFrame
+    student_assessment: pd.DataFrame
+    vle: pd.DataFrame | None = None
+    clicks_by_group: pd.DataFrame | None = None
+    precourse_clicks: pd.DataFrame | None = None
+    student_vle_path: Path | None = None
+    file_hashes: dict[str, str] = field(default_factory=dict)
+
+
+def load_tables(data_dir: str | Path) -> OuladTables:
+    """Read every OULAD table present in `data_dir`; `studentVle` is only located, not read.
+
+    The click log is large (10.6 M rows), so it is aggregated in DuckDB by
+    `dsrsd.data.engagement` instead of being loaded into pandas.
+    """
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise DataError(
+            f"OULAD folder {data_dir} does not exist; download the release from "
+            "https://analyse.kmi.open.ac.uk/open_dataset and unpack it there, or set DSRSD_DATA_DIR"
+        )
+    hashes: dict[str, str] = {}
+    frames: dict[str, pd.DataFrame | None] = {}
+    for name in REQUIRED_TABLES + ["vle", "derived/vle_clicks_by_group_per_registration",
+                                   "derived/vle_precourse_clicks_per_registration"]:
+        path = require_table(data_dir, name) if name in REQUIRED_TABLES else find_table(data_dir, name)
+        if path is None:
+            frames[name] = None
+            continue
+        hashes[name] = file_sha256(path)
+        frames[name] = read_table(path, name)
+
+    student_vle = find_table(data_dir, "studentVle")
+    if student_vle is not None:
+        if frames["vle"] is None:
+            raise DataError(
+                f"{student_vle} is present but vle.csv is missing in {data_dir}; the click log needs "
+                "vle.csv to map each id_site to its activity type"
+            )
+        hashes["studentVle"] = file_sha256(student_vle)
+
+    _check_registrations(frames["studentInfo"], frames["studentRegistration"], data_dir)
+    return OuladTables(
+        student_info=frames["studentInfo"],
+        registration=frames["studentRegistration"],
+        courses=frames["courses"],
+        assessments=frames["assessments"],
+        student_assessment=frames["studentAssessment"],
+        vle=frames["vle"],
+        clicks_by_group=frames["derived/vle_clicks_by_group_per_registration"],
+        precourse_clicks=frames["derived/vle_precourse_clicks_per_registration"],
+        student_vle_path=student_vle,
+        file_hashes=hashes,
+    )
+
+
+def _check_registrations(info: pd.DataFrame, registration: pd.DataFrame, data_dir: Path) -> None:
+    info_keys = pd.MultiIndex.from_frame(info[REGISTRATION_KEY])
+    registration_keys = pd.MultiIndex.from_frame(registration[REGISTRATION_KEY])
+    only_info = info_keys.difference(registration_keys)
+    if len(only_info):
+        raise DataError(
+            f"{data_dir}: {len(only_info)} registration(s) of studentInfo have no row in "
+            f"studentRegistration, for example {only_info[0]}; both tables must hold the same keys"
+        )

@@ -1,0 +1,27 @@
+"""Outcome metrics: accuracy, macro-F1 over the four classes, and at-risk ROC AUC."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+from dsrsd.data.oulad import AT_RISK_CLASSES, OUTCOME_CLASSES
+
+AT_RISK_INDEX = [OUTCOME_CLASSES.index(name) for name in AT_RISK_CLASSES]
+
+
+def at_risk_probability(probabilities: np.ndarray) -> np.ndarray:
+    """P(Fail) + P(Withdrawn) from N x 4 class probabilities."""
+    return probabilities[:, AT_RISK_INDEX].sum(axis=1)
+
+
+def outcome_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
+    at_risk = np.isin(labels, AT_RISK_INDEX)
+    predicted = probabilities.argmax(axis=1)
+    auc = roc_auc_score(at_risk, at_risk_probability(probabilities)) if 0 < at_risk.sum() < len(at_risk) else float("nan")
+    return {
+        "accuracy": float(accuracy_score(labels, predicted)),
+        "macro_f1": float(f1_score(labels, predicted, average="macro", labels=range(len(OUTCOME_CLASSES)), zero_division=0)),
+        "at_risk_auc": float(auc),
+        "rows": int(len(labels)),
+    }

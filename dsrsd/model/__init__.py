@@ -1,0 +1,3 @@
+from dsrsd.model.dsrsd_net import DSRSDNet, DSRSDOutput
+
+__all__ = ["DSRSDNet", "DSRSDOutput"]

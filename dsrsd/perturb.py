@@ -1,0 +1,77 @@
+"""What-if perturbations of model inputs: knockout and Gaussian noise per modality.
+
+Both act on copies of the inputs; neither touches the model or the arrays it was given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dsrsd.data.encoding import Encoded
+
+
+@dataclass(frozen=True)
+class Perturbation:
+    """Modalities to hide, and the standard deviation of noise per modality in normalised units."""
+
+    knockout: tuple[str, ...] = ()
+    noise: dict[str, float] = field(default_factory=dict)
+    seed: int = 0   # noise draws are reproducible, so a redraw of the app shows the same numbers
+
+    def validate(self, modalities: list[str]) -> None:
+        for name in list(self.knockout) + list(self.noise):
+            if name not in modalities:
+                raise ValueError(f"unknown modality {name!r}; the model's modalities are {modalities}")
+        for name, std in self.noise.items():
+            if not np.isfinite(std) or std < 0:
+                raise ValueError(f"invalid noise level {std!r} for {name}: use a standard deviation of 0 or more")
+
+    @property
+    def is_identity(self) -> bool:
+        return not self.knockout and not any(std > 0 for std in self.noise.values())
+
+
+def parse_noise(options: list[str] | None) -> dict[str, float]:
+    """Parse CLI options `MODALITY=STD` into a dict."""
+    noise = {}
+    for option in options or []:
+        name, sep, value = option.partition("=")
+        try:
+            std = float(value) if sep else float("nan")
+        except ValueError:
+            std = float("nan")
+        if not sep or not name or not np.isfinite(std) or std < 0:
+            raise ValueError(f"invalid --noise {option!r}: use MODALITY=STD with STD a number of 0 or more, e.g. engagement=0.5")
+        noise[name] = std
+    return noise
+
+
+def knockout_mask(modalities: list[str], rows: int, knockout: tuple[str, ...]) -> np.ndarray:
+    """Return a rows x M bool array, True in the columns of knocked-out modalities."""
+    mask = np.zeros((rows, len(modalities)), dtype=bool)
+    for name in knockout:
+        mask[:, modalities.index(name)] = True
+    return mask
+
+
+def add_noise(encoded: Encoded, perturbation: Perturbation) -> Encoded:
+    """Return a copy of `encoded` with Gaussian noise added to the real steps of each noisy modality."""
+    perturbation.validate(encoded.modalities)
+    if not any(std > 0 for std in perturbation.noise.values()):
+        return encoded
+    rng = np.random.default_rng(perturbation.seed)
+    inputs = dict(encoded.inputs)
+    for index, name in enumerate(encoded.modalities):
+        std = perturbation.noise.get(name, 0.0)
+        if std <= 0:
+            continue
+        values = inputs[name]
+        noise = rng.normal(0.0, std, size=values.shape).astype(values.dtype)
+        if name in encoded.masks:
+            noise *= encoded.masks[name][..., None]
+        # A learner with no data in the modality has nothing to be noisy.
+        noise *= encoded.present[:, index].reshape((-1,) + (1,) * (values.ndim - 1))
+        inputs[name] = values + noise
+    return Encoded(encoded.modalities, inputs, encoded.masks, encoded.present, encoded.labels, encoded.keys)
