@@ -1,0 +1,211 @@
+"""Checkpoints: a directory with `model.safetensors` (weights) and `config.json` (everything else).
+
+`config.json` holds the model and loss configs, the data schema with the fitted encodings and
+normalisation, the cutoff and engagement form, metrics, seed and library versions, so a checkpoint
+rebuilds its model and encodes new data alone. Loading never unpickles anything: safetensors
+stores raw tensors, and files that look like pickles are rejected before any parsing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from dsrsd.config import LossConfig, ModelConfig, TrainConfig, config_from_dict
+from dsrsd.data.encoding import OuladEncoder
+from dsrsd.model import DSRSDNet
+
+FORMAT_VERSION = 1
+ARCHITECTURE = "dsrsd-net"
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+# Pickle protocol 2+ starts with 0x80; torch.save writes a zip archive ("PK").
+PICKLE_SIGNATURES = (b"\x80", b"PK\x03\x04")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be loaded; the message says which file is wrong and what to do."""
+
+
+@dataclass
+class Checkpoint:
+    model: DSRSDNet
+    encoder: OuladEncoder
+    config: dict          # the whole config.json
+    path: Path
+
+    @property
+    def modalities(self) -> list[str]:
+        return self.model.modalities
+
+    @property
+    def cutoff(self):
+        return self.config["data"]["cutoff"]
+
+
+def library_versions() -> dict[str, str]:
+    import captum
+    import numpy
+    import pandas
+    import safetensors
+    import sklearn
+
+    return {
+        "python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__,
+        "pandas": pandas.__version__, "scikit-learn": sklearn.__version__, "safetensors": safetensors.__version__,
+        "captum": captum.__version__,
+    }
+
+
+def save_checkpoint(
+    directory: str | Path,
+    model: DSRSDNet,
+    encoder: OuladEncoder,
+    model_config: ModelConfig,
+    loss_config: LossConfig,
+    train_config: TrainConfig,
+    data: dict,
+    metrics: dict,
+    history: list[dict] | None = None,
+) -> Path:
+    """Write the checkpoint directory atomically: a half-written checkpoint never appears.
+
+    `data` describes the training data: dataset, cutoff, task, split protocol and row counts.
+    """
+    directory = Path(directory)
+    config = {
+        "format_version": FORMAT_VERSION,
+        "architecture": ARCHITECTURE,
+        "task": data.get("task", "final_outcome"),
+        "model": asdict(model_config),
+        "loss": asdict(loss_config),
+        "train": asdict(train_config),
+        "data": {**data, "engagement_form": encoder.state["engagement_form"]},
+        "schema": encoder.state,
+        "metrics": metrics,
+        "history": history or [],
+        "versions": library_versions(),
+    }
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        staging.chmod(0o755)  # mkdtemp creates 0700; a checkpoint is meant to be shared
+        weights = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+        save_file(weights, str(staging / WEIGHTS_FILE), metadata={"format_version": str(FORMAT_VERSION)})
+        (staging / CONFIG_FILE).write_text(json.dumps(_finite(config), indent=2, allow_nan=False) + "\n")
+        (staging / WEIGHTS_FILE).chmod(0o644)
+        if directory.exists():
+            shutil.rmtree(directory)
+        os.replace(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return directory
+
+
+def _finite(value):
+    """Replace NaN and infinities, which strict JSON lacks, by None (for example an undefined AUC)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
+def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
+    """Load a checkpoint onto `device`, whatever device saved it.
+
+    Raises:
+        CheckpointError: the directory, `config.json` or `model.safetensors` is missing, corrupt,
+            a pickle, from a newer format, of another architecture, or does not match its config.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CheckpointError(f"checkpoint {directory} is not a directory; pass a folder holding {WEIGHTS_FILE} and {CONFIG_FILE}")
+    for stray in sorted(directory.glob("*")):
+        if stray.suffix in (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt"):
+            raise CheckpointError(
+                f"{stray}: pickle-based model files are not loaded, because unpickling can run arbitrary code; "
+                f"convert the weights to {WEIGHTS_FILE} with safetensors in a trusted environment"
+            )
+    config = _read_config(directory)
+    weights_path = directory / WEIGHTS_FILE
+    if not weights_path.is_file():
+        raise CheckpointError(f"{directory}: missing {WEIGHTS_FILE}; a checkpoint needs its weights file")
+    with open(weights_path, "rb") as handle:
+        head = handle.read(8)
+    if head.startswith(PICKLE_SIGNATURES):
+        raise CheckpointError(
+            f"{weights_path} is a pickle or torch.save archive, not safetensors; it was not loaded, because "
+            "unpickling can run arbitrary code. Re-export the weights with safetensors.torch.save_file"
+        )
+    try:
+        weights = load_file(str(weights_path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(f"{weights_path} is corrupt or truncated ({error}); retrain or copy the file again") from error
+
+    try:
+        model_config = config_from_dict(ModelConfig, config["model"])
+        encoder = OuladEncoder(config["schema"])
+        model = DSRSDNet(encoder.modalities, encoder.input_sizes(), config["schema"]["kinds"], model_config)
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{directory / CONFIG_FILE}: invalid model or schema section ({error})") from error
+    try:
+        model.load_state_dict(weights, strict=True)
+    except RuntimeError as error:
+        raise CheckpointError(
+            f"{weights_path} does not match the architecture in {CONFIG_FILE} ({str(error).splitlines()[0]}); "
+            "the two files come from different trainings"
+        ) from error
+    model.to(device).eval()
+    return Checkpoint(model=model, encoder=encoder, config=config, path=directory)
+
+
+def _read_config(directory: Path) -> dict:
+    path = directory / CONFIG_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{directory}: missing {CONFIG_FILE}; a checkpoint needs it to rebuild the model")
+    try:
+        config = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"{path} is not valid JSON ({error})") from error
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path} must hold a JSON object")
+    version = config.get("format_version")
+    if not isinstance(version, int):
+        raise CheckpointError(f"{path}: missing or invalid format_version {version!r}")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: format_version {version} is newer than this dsrsd supports ({FORMAT_VERSION}); upgrade dsrsd"
+        )
+    if config.get("architecture") != ARCHITECTURE:
+        raise CheckpointError(
+            f"{path}: unknown architecture {config.get('architecture')!r}; this version loads {ARCHITECTURE!r}"
+        )
+    return config
+
+
+def list_checkpoints(root: str | Path) -> list[Path]:
+    """Return the checkpoint directories directly under `root` (those holding both files), sorted."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(
+        path for path in root.iterdir()
+        if path.is_dir() and not path.name.startswith(".") and (path / CONFIG_FILE).is_file() and (path / WEIGHTS_FILE).is_file()
+    )
+
+
+__all__ = ["Checkpoint", "CheckpointError", "TrainConfig", "list_checkpoints", "load_checkpoint", "save_checkpoint"]

@@ -1,0 +1,38 @@
+"""Print a checkpoint's test metrics as JSON: accuracy, macro-F1, at-risk ROC AUC and row count.
+
+    python -m dsrsd.evaluate --checkpoint checkpoints/oulad-final-outcome --data-dir data/oulad --knockout assessments
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from dsrsd.checkpoint import CheckpointError, load_checkpoint
+from dsrsd.data import DataError
+from dsrsd.inference import predict
+from dsrsd.metrics import outcome_metrics
+from dsrsd.pipeline import encode_for_checkpoint
+from dsrsd.predict import add_common_arguments, perturbation_from_args
+from dsrsd.training import resolve_device
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dsrsd.evaluate", description=__doc__.splitlines()[0])
+    add_common_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        checkpoint = load_checkpoint(args.checkpoint, resolve_device(args.device))
+        perturbation = perturbation_from_args(args, checkpoint.modalities)
+        encoded = encode_for_checkpoint(checkpoint, args.data_dir, "test")
+    except (CheckpointError, DataError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    metrics = outcome_metrics(encoded.labels, predict(checkpoint.model, encoded, perturbation).probabilities)
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""Glue between data, encodings and checkpoints, shared by the CLIs and the app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dsrsd.checkpoint import Checkpoint
+from dsrsd.data import DataError, Encoded, OuladEncoder, OuladRaw, default_split, load_oulad
+
+SPLITS = ("train", "validation", "test", "all")
+
+
+@dataclass
+class PreparedData:
+    raw: OuladRaw
+    split: np.ndarray      # N, one of "train", "validation", "test", "unused"
+    encoder: OuladEncoder
+    encoded: Encoded       # every registration, encoded
+
+
+def prepare_training_data(data_dir: str | Path, cutoff, validation_seed: int = 0) -> PreparedData:
+    """Load OULAD, assign the default split and fit the encoder on the training part only."""
+    raw = load_oulad(data_dir, cutoff)
+    split = default_split(raw.keys, seed=validation_seed)
+    if not (split == "train").any():
+        raise DataError(
+            f"{data_dir}: no registration of the training presentations 2013B, 2013J or 2014B; the default "
+            "protocol trains on those and tests on 2014J"
+        )
+    encoder = OuladEncoder.fit(raw.subset(split == "train"))
+    return PreparedData(raw, split, encoder, encoder.transform(raw))
+
+
+def encode_for_checkpoint(checkpoint: Checkpoint, data_dir: str | Path, split: str = "test") -> Encoded:
+    """Encode the registrations of `split` with the checkpoint's fitted encoder and cutoff."""
+    if split not in SPLITS:
+        raise ValueError(f"invalid split {split!r}: use one of {', '.join(SPLITS)}")
+    raw = load_oulad(data_dir, checkpoint.cutoff)
+    if split != "all":
+        seed = checkpoint.config["data"].get("validation_seed", 0)
+        raw = raw.subset(default_split(raw.keys, seed=seed) == split)
+    if len(raw) == 0:
+        raise DataError(f"{data_dir}: no registration in the {split!r} split; the test split is the 2014J presentations")
+    return checkpoint.encoder.transform(raw)

@@ -1,0 +1,69 @@
+"""Write per-registration outcome probabilities from a checkpoint to a CSV file.
+
+    python -m dsrsd.predict --checkpoint checkpoints/oulad-final-outcome --data-dir data/oulad --out predictions.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from dsrsd.checkpoint import CheckpointError, load_checkpoint
+from dsrsd.data import OUTCOME_CLASSES, DataError
+from dsrsd.inference import predict
+from dsrsd.metrics import at_risk_probability
+from dsrsd.perturb import Perturbation, parse_noise
+from dsrsd.pipeline import SPLITS, encode_for_checkpoint
+from dsrsd.training import resolve_device
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, help="checkpoint directory (model.safetensors + config.json)")
+    parser.add_argument("--data-dir", required=True, help="folder holding the OULAD CSV tables")
+    parser.add_argument("--knockout", nargs="+", default=[], metavar="MODALITY", help="modalities to hide from the model")
+    parser.add_argument("--noise", nargs="+", default=[], metavar="MODALITY=STD",
+                        help="Gaussian noise with this standard deviation, in the modality's normalised units")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the noise draws (default: 0)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto")
+
+
+def perturbation_from_args(args, modalities: list[str]) -> Perturbation:
+    perturbation = Perturbation(knockout=tuple(args.knockout), noise=parse_noise(args.noise), seed=args.seed)
+    perturbation.validate(modalities)
+    return perturbation
+
+
+def prediction_table(encoded, probabilities) -> pd.DataFrame:
+    table = encoded.keys.copy()
+    for index, name in enumerate(OUTCOME_CLASSES):
+        table[f"prob_{name}"] = probabilities[:, index]
+    table["at_risk"] = at_risk_probability(probabilities)
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dsrsd.predict", description=__doc__.splitlines()[0])
+    add_common_arguments(parser)
+    parser.add_argument("--split", default="test", choices=SPLITS, help="registrations to predict (default: test)")
+    parser.add_argument("--out", required=True, help="CSV file to write")
+    args = parser.parse_args(argv)
+    try:
+        checkpoint = load_checkpoint(args.checkpoint, resolve_device(args.device))
+        perturbation = perturbation_from_args(args, checkpoint.modalities)
+        encoded = encode_for_checkpoint(checkpoint, args.data_dir, args.split)
+    except (CheckpointError, DataError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    table = prediction_table(encoded, predict(checkpoint.model, encoded, perturbation).probabilities)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False)
+    print(f"wrote {len(table)} rows to {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

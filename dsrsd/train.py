@@ -1,0 +1,116 @@
+"""Train DSRSD-Net on OULAD and save a checkpoint.
+
+    python -m dsrsd.train --dataset oulad --data-dir data/oulad --task final_outcome --cutoff end --out checkpoints/my-model
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from dataclasses import fields
+
+import torch
+from tqdm import tqdm
+
+from dsrsd.checkpoint import save_checkpoint
+from dsrsd.config import LossConfig, ModelConfig, TrainConfig
+from dsrsd.data import DataError, parse_cutoff
+from dsrsd.inference import predict
+from dsrsd.metrics import outcome_metrics
+from dsrsd.perturb import Perturbation
+from dsrsd.pipeline import prepare_training_data
+from dsrsd.training import EpochLog, resolve_device, train_model
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m dsrsd.train", description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="oulad", choices=["oulad"], help="dataset format (default: oulad)")
+    parser.add_argument("--data-dir", required=True, help="folder holding the OULAD CSV tables")
+    parser.add_argument("--task", default="final_outcome", choices=["final_outcome"], help="prediction task (default: final_outcome)")
+    parser.add_argument("--cutoff", default="end", help="'end' or a course day; nothing dated later is used (default: end)")
+    parser.add_argument("--out", required=True, help="checkpoint directory to write")
+    parser.add_argument("--seed", type=int, default=TrainConfig.seed, help="random seed (default: %(default)s)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="training device (default: auto)")
+    parser.add_argument("--epochs", type=int, default=TrainConfig.epochs, help="maximum epochs (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help="default: %(default)s")
+    parser.add_argument("--learning-rate", type=float, default=TrainConfig.learning_rate, help="peak learning rate (default: %(default)s)")
+    parser.add_argument("--patience", type=int, default=TrainConfig.patience,
+                        help="epochs without a better validation at-risk AUC before stopping (default: %(default)s)")
+    parser.add_argument("--modality-dropout", type=float, default=TrainConfig.modality_dropout,
+                        help="chance of knocking out each modality of a training row (default: %(default)s)")
+    parser.add_argument("--hidden-size", type=int, default=ModelConfig.hidden_size, help="code width (default: %(default)s)")
+    parser.add_argument("--fusion", default=ModelConfig.fusion, choices=["gated", "mean"], help="default: %(default)s")
+    for field in fields(LossConfig):
+        parser.add_argument(f"--{field.name.replace('_', '-')}", type=float, default=field.default,
+                            help=f"loss config {field.name} (default: %(default)s)")
+    parser.add_argument("--quiet", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def format_epoch(entry: EpochLog) -> str:
+    losses = " ".join(f"{name}={value:.4f}" for name, value in entry.losses.items())
+    validation = entry.validation
+    return (f"epoch {entry.epoch:3d} | {losses} | val auc={validation['at_risk_auc']:.4f} "
+            f"acc={validation['accuracy']:.4f} f1={validation['macro_f1']:.4f} | {entry.seconds:.1f}s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        cutoff = parse_cutoff(args.cutoff)
+        device = resolve_device(args.device)
+        model_config = ModelConfig(hidden_size=args.hidden_size, fusion=args.fusion)
+        loss_config = LossConfig(**{f.name: getattr(args, f.name) for f in fields(LossConfig)})
+        train_config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                                   modality_dropout=args.modality_dropout, patience=args.patience, seed=args.seed)
+        started = time.perf_counter()
+        data = prepare_training_data(args.data_dir, cutoff)
+    except (DataError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"data: {len(data.encoded)} registrations, engagement form {data.encoder.state['engagement_form']}, "
+          f"cutoff {cutoff}; loaded in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+
+    train = data.encoded.subset(data.split == "train")
+    validation = data.encoded.subset(data.split == "validation")
+    test = data.encoded.subset(data.split == "test")
+    bar = None if args.quiet else tqdm(total=train_config.epochs, desc="training", unit="epoch", file=sys.stderr)
+
+    def on_epoch(entry: EpochLog) -> None:
+        (bar.write if bar else print)(format_epoch(entry))
+        if bar:
+            bar.update(1)
+
+    result = train_model(train, validation, data.encoder.state["kinds"], model_config, loss_config, train_config,
+                         device, on_epoch=on_epoch)
+    if bar:
+        bar.close()
+
+    metrics = {"validation": outcome_metrics(validation.labels, predict(result.model, validation).probabilities)}
+    if len(test):
+        metrics["test"] = outcome_metrics(test.labels, predict(result.model, test).probabilities)
+        metrics["test_knockout"] = {
+            m: outcome_metrics(test.labels, predict(result.model, test, Perturbation(knockout=(m,))).probabilities)
+            for m in test.modalities
+        }
+    metrics["best_epoch"] = result.best_epoch
+    metrics["train_seconds"] = round(time.perf_counter() - started, 1)
+    data_info = {
+        "dataset": args.dataset, "task": args.task, "cutoff": cutoff, "validation_seed": 0,
+        "protocol": "test 2014J; train and validation 2013B, 2013J, 2014B, validation held out by student",
+        "rows": {name: int((data.split == name).sum()) for name in ("train", "validation", "test")},
+    }
+    history = [{"epoch": e.epoch, "losses": e.losses, "validation": e.validation, "seconds": e.seconds} for e in result.history]
+    path = save_checkpoint(args.out, result.model.cpu(), data.encoder, model_config, loss_config, train_config,
+                           data_info, metrics, history)
+    print(json.dumps({"checkpoint": str(path), **{k: metrics[k] for k in ("validation", "test") if k in metrics}}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    sys.exit(main())
