@@ -1,0 +1,169 @@
+"""Reading and validating the OULAD tables: counts on the real release, and errors on bad files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from dsrsd.data import DataError, load_tables
+from dsrsd.data.tables import REGISTRATION_KEY
+
+REGISTRATIONS = 32_593
+FINAL_RESULTS = {"Pass": 12_361, "Withdrawn": 10_156, "Fail": 7_052, "Distinction": 3_024}
+
+
+def edit_table(path: Path, change) -> None:
+    """Rewrite the CSV at `path` as `change(frame)` returns it, with every cell read as text."""
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    change(frame).to_csv(path, index=False)
+
+
+def test_registration_counts(oulad_tables):
+    assert len(oulad_tables.student_info) == REGISTRATIONS
+    assert len(oulad_tables.registration) == REGISTRATIONS
+
+
+def test_final_result_counts(oulad_tables):
+    counts = oulad_tables.student_info["final_result"].value_counts().to_dict()
+    assert counts == FINAL_RESULTS
+
+
+def test_registration_key_unique(oulad_tables):
+    info = oulad_tables.student_info
+    assert not info.duplicated(REGISTRATION_KEY).any()
+    # A student who took several presentations repeats id_student, so id_student alone is not a key.
+    assert info["id_student"].duplicated().any()
+    assert info["id_student"].nunique() == 28_785
+
+
+def test_row_counts_other_tables(oulad_tables):
+    assert len(oulad_tables.courses) == 22
+    assert len(oulad_tables.assessments) == 206
+    assert len(oulad_tables.student_assessment) == 173_912
+    assert len(oulad_tables.vle) == 6_364
+
+
+def test_missing_values_read_as_nan(oulad_tables):
+    assert oulad_tables.student_info["imd_band"].isna().sum() == 1_111
+    assert oulad_tables.assessments["date"].isna().sum() == 11
+    assert oulad_tables.student_assessment["score"].isna().sum() == 173
+
+
+def test_file_hashes_and_click_log(oulad_tables):
+    assert set(oulad_tables.file_hashes) == {
+        "studentInfo", "studentRegistration", "courses", "assessments", "studentAssessment", "vle",
+        "derived/vle_clicks_by_group_per_registration", "derived/vle_precourse_clicks_per_registration",
+    }
+    assert all(len(digest) == 64 for digest in oulad_tables.file_hashes.values())
+    assert oulad_tables.student_vle_path is None
+
+
+def test_mini_folder_loads(mini_oulad_dir):
+    tables = load_tables(mini_oulad_dir)
+    assert len(tables.student_info) == 383
+    assert set(tables.student_info["code_module"]) == {"AAA"}
+
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(DataError, match="does not exist") as error:
+        load_tables(tmp_path / "nowhere")
+    assert "nowhere" in str(error.value)
+
+
+def test_missing_table(mini_oulad_dir):
+    (mini_oulad_dir / "studentInfo.csv").unlink()
+    with pytest.raises(DataError) as error:
+        load_tables(mini_oulad_dir)
+    message = str(error.value)
+    assert "missing table studentInfo.csv" in message
+    assert str(mini_oulad_dir) in message
+
+
+def test_missing_column(mini_oulad_dir):
+    edit_table(mini_oulad_dir / "courses.csv", lambda frame: frame.drop(columns="module_presentation_length"))
+    with pytest.raises(DataError) as error:
+        load_tables(mini_oulad_dir)
+    message = str(error.value)
+    assert "courses.csv" in message
+    assert "missing column(s) ['module_presentation_length']" in message
+
+
+def test_non_numeric_value(mini_oulad_dir):
+    def spoil(frame):
+        frame.loc[2, "studied_credits"] = "sixty"
+        return frame
+
+    edit_table(mini_oulad_dir / "studentInfo.csv", spoil)
+    with pytest.raises(DataError) as error:
+        load_tables(mini_oulad_dir)
+    message = str(error.value)
+    assert "studentInfo.csv" in message
+    assert "column studied_credits expects numbers" in message
+    assert "'sixty' at data row 3" in message
+
+
+def test_fractional_whole_number(mini_oulad_dir):
+    def spoil(frame):
+        frame.loc[0, "num_of_prev_attempts"] = "1.5"
+        return frame
+
+    edit_table(mini_oulad_dir / "studentInfo.csv", spoil)
+    with pytest.raises(DataError, match="column num_of_prev_attempts expects whole numbers") as error:
+        load_tables(mini_oulad_dir)
+    assert "studentInfo.csv" in str(error.value)
+
+
+def test_empty_required_cell(mini_oulad_dir):
+    def spoil(frame):
+        frame.loc[4, "gender"] = "?"
+        return frame
+
+    edit_table(mini_oulad_dir / "studentInfo.csv", spoil)
+    with pytest.raises(DataError) as error:
+        load_tables(mini_oulad_dir)
+    message = str(error.value)
+    assert "studentInfo.csv" in message
+    assert "column gender has 1 empty or '?' value(s) (first at data row 5)" in message
+
+
+def test_duplicate_key(mini_oulad_dir):
+    edit_table(mini_oulad_dir / "courses.csv", lambda frame: pd.concat([frame, frame.iloc[[3]]]))
+    with pytest.raises(DataError) as error:
+        load_tables(mini_oulad_dir)
+    message = str(error.value)
+    assert "courses.csv" in message
+    assert "2 rows repeat the key ['code_module', 'code_presentation']" in message
+
+
+def test_duplicate_submission(mini_oulad_dir):
+    edit_table(mini_oulad_dir / "studentAssessment.csv", lambda frame: pd.concat([frame, frame.iloc[[0]]]))
+    with pytest.raises(DataError) as error:
+        load_tables(mini_oulad_dir)
+    message = str(error.value)
+    assert "studentAssessment.csv" in message
+    assert "['id_assessment', 'id_student']" in message
+
+
+def test_registration_without_row(mini_oulad_dir):
+    edit_table(mini_oulad_dir / "studentRegistration.csv", lambda frame: frame.iloc[1:])
+    with pytest.raises(DataError, match="1 registration\\(s\\) of studentInfo have no row in studentRegistration"):
+        load_tables(mini_oulad_dir)
+
+
+def test_click_log_without_vle(mini_oulad_dir):
+    (mini_oulad_dir / "vle.csv").unlink()
+    (mini_oulad_dir / "studentVle.csv").write_text(
+        "code_module,code_presentation,id_student,id_site,date,sum_click\n"
+    )
+    with pytest.raises(DataError, match="vle.csv is missing"):
+        load_tables(mini_oulad_dir)
+
+
+def test_malformed_csv(mini_oulad_dir):
+    with open(mini_oulad_dir / "courses.csv", "a") as handle:
+        handle.write("AAA,2015J,200,extra\n")
+    with pytest.raises(DataError, match="malformed CSV") as error:
+        load_tables(mini_oulad_dir)
+    assert "courses.csv" in str(error.value)
