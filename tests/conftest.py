@@ -131,12 +131,15 @@ def make_toy_raw(rows: int = 48, seed: int = 0) -> OuladRaw:
     Some rows have no assessment step and some no click, so both kinds of absence occur.
     """
     rng = np.random.default_rng(seed)
+    # Text columns are object dtype with None for missing, as `build_oulad` makes them.
     keys = pd.DataFrame({
-        "code_module": rng.choice(["AAA", "BBB"], rows).astype(object),
-        "code_presentation": rng.choice(["2013J", "2014J"], rows).astype(object),
+        "code_module": pd.Series(rng.choice(["AAA", "BBB"], rows), dtype=object),
+        "code_presentation": pd.Series(rng.choice(["2013J", "2014J"], rows), dtype=object),
         "id_student": np.arange(1000, 1000 + rows, dtype=np.int64),
     })
-    categorical = pd.DataFrame({column: rng.choice(["a", "b", "c"], rows).astype(object) for column in PROFILE_CATEGORICAL})
+    categorical = pd.DataFrame({
+        column: pd.Series(rng.choice(["a", "b", "c"], rows), dtype=object) for column in PROFILE_CATEGORICAL
+    })
     categorical.loc[::7, "imd_band"] = None
     numeric = rng.normal(size=(rows, len(PROFILE_NUMERIC)))
     numeric[::5, -1] = np.nan

@@ -65,13 +65,14 @@ def save_raw(raw: OuladRaw, path: Path) -> None:
 def load_raw(path: Path) -> OuladRaw:
     with np.load(path, allow_pickle=False) as archive:
         meta = json.loads(str(archive["meta"]))
+        # dtype=object gives the dtypes of a fresh build. Without it pandas 3 infers its string dtype.
         keys = pd.DataFrame({
-            "code_module": archive["keys_module"].astype(object),
-            "code_presentation": archive["keys_presentation"].astype(object),
+            "code_module": pd.Series(archive["keys_module"], dtype=object),
+            "code_presentation": pd.Series(archive["keys_presentation"], dtype=object),
             "id_student": archive["keys_student"],
         })
         categorical = pd.DataFrame({
-            column: pd.Series(archive[f"profile_{column}"].astype(object)).replace("", None)
+            column: pd.Series(archive[f"profile_{column}"], dtype=object).replace("", None)
             for column in PROFILE_CATEGORICAL
         })
         engagement = EngagementArrays(
