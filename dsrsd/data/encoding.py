@@ -160,7 +160,8 @@ class OuladEncoder:
         for column in PROFILE_CATEGORICAL:
             known = self.state["profile_categories"][column]
             values = raw.profile_categorical[column].fillna(MISSING).astype(str)
-            codes = pd.Categorical(values, categories=known).codes
+            # get_indexer gives -1 for an unseen value. pd.Categorical warns on one (Pandas4Warning in pandas 3.1).
+            codes = pd.Index(known).get_indexer(values)
             unknown = codes < 0
             if unknown.any():
                 examples = sorted(values[unknown].unique().tolist())[:3]
