@@ -1,0 +1,162 @@
+"""DSRSD-Net's loss terms on codes built by hand, whose loss values are known in advance."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from scipy.linalg import hadamard
+
+from dsrsd.config import LossConfig
+from dsrsd.losses import (
+    alignment_loss, contrastive_loss, decorrelation_loss, dsrsd_losses, orthogonality_loss, variance_loss,
+)
+from dsrsd.model import DSRSDOutput
+
+MODALITIES = ["profile", "assessments", "engagement"]
+
+
+def make_output(aligned: dict[str, torch.Tensor], available: torch.Tensor | None = None, seed: int = 0) -> DSRSDOutput:
+    """Wrap aligned codes in a model output whose logits and other codes are random."""
+    generator = torch.Generator().manual_seed(seed)
+    batch = len(next(iter(aligned.values())))
+    if available is None:
+        available = torch.ones(batch, len(aligned), dtype=torch.bool)
+    return DSRSDOutput(
+        logits=torch.randn(batch, 4, generator=generator),
+        shared={m: torch.randn(batch, 6, generator=generator) for m in aligned},
+        private={m: torch.randn(batch, 6, generator=generator) for m in aligned},
+        aligned=aligned,
+        gates=torch.full((batch, len(aligned)), 1.0 / len(aligned)),
+        available=available,
+    )
+
+
+def orthogonal_rows(rows: int, columns: int, seed: int) -> torch.Tensor:
+    """Return a rows x columns matrix with orthonormal rows, so it keeps the length of a row vector."""
+    generator = torch.Generator().manual_seed(seed)
+    q, _ = torch.linalg.qr(torch.randn(columns, rows, generator=generator, dtype=torch.float64))
+    return q.T
+
+
+def test_orthogonality_zero_for_orthogonal():
+    # Columns 1-7 of an 8 x 8 Hadamard matrix are +-1, zero-mean and mutually orthogonal over the
+    # batch. Shared codes built from columns 1-3 and private codes from 4-6 span orthogonal
+    # subspaces of the batch space, and every row has the same length, so row normalisation
+    # keeps them orthogonal.
+    basis = torch.as_tensor(hadamard(8), dtype=torch.float64)
+    shared = 5.0 * basis[:, 1:4] @ orthogonal_rows(3, 6, seed=1) + 2.0
+    private = basis[:, 4:7] @ orthogonal_rows(3, 6, seed=2) - 1.0
+    assert float(orthogonality_loss(shared, private)) < 1e-12
+
+
+def test_orthogonality_positive_for_identical():
+    codes = torch.randn(8, 6, generator=torch.Generator().manual_seed(0))
+    assert float(orthogonality_loss(codes, codes)) > 0.1
+    assert float(orthogonality_loss(codes, 3.0 * codes)) == pytest.approx(float(orthogonality_loss(codes, codes)))
+
+
+def test_orthogonality_single_row():
+    codes = torch.randn(1, 6, requires_grad=True)
+    loss = orthogonality_loss(codes, codes)
+    assert float(loss.detach()) == 0.0
+    loss.backward()
+    assert codes.grad is not None
+
+
+def test_decorrelation_zero_for_qr_codes():
+    generator = torch.Generator().manual_seed(0)
+    values = torch.randn(64, 5, generator=generator, dtype=torch.float64)
+    # QR of centred columns gives orthonormal columns with zero mean, so the covariance is diagonal.
+    q, _ = torch.linalg.qr(values - values.mean(dim=0))
+    codes = q * torch.tensor([1.0, 3.0, 0.5, 2.0, 7.0], dtype=torch.float64) + 4.0
+    assert float(decorrelation_loss(codes)) < 1e-20
+
+
+def test_decorrelation_positive_correlated():
+    generator = torch.Generator().manual_seed(0)
+    base = torch.randn(64, 1, generator=generator)
+    codes = torch.cat([base, base + 0.1 * torch.randn(64, 1, generator=generator), -base], dim=1)
+    assert float(decorrelation_loss(codes)) > 0.5
+
+
+def test_decorrelation_hand_value():
+    # The covariance (divisor n - 1 = 1) is [[2, 2], [2, 2]], so the loss is (2^2 + 2^2) / width 2 = 4.
+    codes = torch.tensor([[1.0, 1.0], [-1.0, -1.0]])
+    assert float(decorrelation_loss(codes)) == pytest.approx(4.0)
+
+
+def test_variance_hinge():
+    spread = torch.tensor([[2.0, -3.0], [-2.0, 3.0], [2.0, 3.0], [-2.0, -3.0]])
+    assert float(variance_loss(spread)) == 0.0
+    constant = torch.ones(4, 2)
+    assert float(variance_loss(constant)) == pytest.approx(1.0 - math.sqrt(1e-4))
+
+
+def paired_codes(shuffle: bool, batch: int = 32, width: int = 8) -> dict[str, torch.Tensor]:
+    """Return aligned codes whose rows match across modalities, or are shuffled when `shuffle`."""
+    generator = torch.Generator().manual_seed(0)
+    base = torch.randn(batch, width, generator=generator)
+    codes = {}
+    for index, modality in enumerate(MODALITIES):
+        noisy = base + 0.05 * torch.randn(batch, width, generator=generator)
+        if shuffle and index > 0:
+            noisy = noisy[torch.randperm(batch, generator=generator)]
+        codes[modality] = noisy
+    return codes
+
+
+def test_contrastive_aligned_below_shuffled():
+    aligned = float(contrastive_loss(make_output(paired_codes(shuffle=False)), temperature=0.2))
+    shuffled = float(contrastive_loss(make_output(paired_codes(shuffle=True)), temperature=0.2))
+    # With random positives InfoNCE is about log(batch) or more. Matched rows bring it well below.
+    assert shuffled > math.log(32)
+    assert aligned < 1.0
+
+
+def test_contrastive_ignores_unavailable_rows():
+    codes = paired_codes(shuffle=False)
+    available = torch.ones(32, 3, dtype=torch.bool)
+    available[16:, 1:] = False
+    garbage = {m: value.clone() for m, value in codes.items()}
+    for modality in MODALITIES[1:]:
+        garbage[modality][16:] = torch.randn(16, 8)
+    first_half = {m: value[:16] for m, value in codes.items()}
+
+    partial = contrastive_loss(make_output(garbage, available), temperature=0.2)
+    expected = contrastive_loss(make_output(first_half), temperature=0.2)
+    assert float(partial) == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_contrastive_without_pairs():
+    available = torch.zeros(8, 3, dtype=torch.bool)
+    available[:, 0] = True
+    loss = contrastive_loss(make_output(paired_codes(shuffle=False, batch=8), available), temperature=0.2)
+    assert float(loss) == 0.0
+
+
+def test_alignment_scale_invariant():
+    base = torch.randn(10, 4, generator=torch.Generator().manual_seed(0))
+    same = make_output({"profile": base, "assessments": 3.0 * base})
+    assert float(alignment_loss(same)) == pytest.approx(0.0, abs=1e-6)
+    # Unit vectors pointing opposite ways are 2 apart, so the squared distance is 4.
+    opposite = make_output({"profile": base, "assessments": -base})
+    assert float(alignment_loss(opposite)) == pytest.approx(4.0, rel=1e-6)
+
+
+def test_total_is_weighted_sum():
+    config = LossConfig(task_weight=0.7, contrastive_weight=0.3, alignment_weight=0.11, decorrelation_weight=0.05,
+                        variance_weight=0.13, orthogonality_weight=0.4, temperature=0.3)
+    output = make_output(paired_codes(shuffle=True, batch=16))
+    labels = torch.tensor([0, 1, 2, 3] * 4)
+    terms = dsrsd_losses(output, labels, config)
+
+    names = ["task", "contrastive", "alignment", "decorrelation", "variance", "orthogonality"]
+    assert set(terms) == set(names) | {"total"}
+    for name in names:
+        assert float(terms[name]) > 0.0, name
+    expected = sum(getattr(config, f"{name}_weight") * terms[name] for name in names)
+    assert float(terms["total"]) == pytest.approx(float(expected), rel=1e-6)
+    assert float(terms["task"]) == pytest.approx(float(F.cross_entropy(output.logits, labels)))
