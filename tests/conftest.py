@@ -128,7 +128,8 @@ def mini_oulad_dir(mini_oulad_source, tmp_path) -> Path:
 def make_toy_raw(rows: int = 48, seed: int = 0) -> OuladRaw:
     """Build synthetic raw registrations in the weekly-click form, for tests that need no real data.
 
-    Some rows have no assessment step and some no click, so both kinds of absence occur.
+    Some rows have no assessment step, some no submission and some no click, so every kind of
+    absence occurs.
     """
     rng = np.random.default_rng(seed)
     # Text columns are object dtype with None for missing, as `build_oulad` makes them.
@@ -157,7 +158,9 @@ def make_toy_raw(rows: int = 48, seed: int = 0) -> OuladRaw:
     clicks[::6] = 0.0
     engagement = EngagementArrays("weekly_clicks", clicks, week_mask, activity_types, clicks.sum(axis=(1, 2)) > 0)
 
-    present = np.stack([np.ones(rows, dtype=bool), step_mask.any(axis=1), engagement.present], axis=1)
+    # As in the real data, a learner with assessments due but nothing submitted has no assessment data.
+    submitted_any = step_mask.any(axis=1) & (rng.random(rows) > 0.2)
+    present = np.stack([np.ones(rows, dtype=bool), submitted_any, engagement.present], axis=1)
     return OuladRaw(
         keys=keys, labels=rng.integers(0, 4, rows), profile_categorical=categorical, profile_numeric=numeric,
         assessments=assessments, assessment_mask=step_mask, engagement=engagement, present=present, cutoff="end",
