@@ -28,7 +28,7 @@ class LossConfig:
     alignment_weight: float = 0.1      # regression-style loss between modalities' aligned codes
     decorrelation_weight: float = 0.05
     variance_weight: float = 0.05      # keeps each shared dimension from collapsing to a constant
-    orthogonality_weight: float = 0.1
+    orthogonality_weight: float = 1.0
     temperature: float = 0.2           # InfoNCE temperature; 0.1-0.5 is the usual range
 
 

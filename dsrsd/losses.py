@@ -79,15 +79,16 @@ def variance_loss(codes: torch.Tensor, target_std: float = 1.0) -> torch.Tensor:
 
 
 def orthogonality_loss(shared: torch.Tensor, private: torch.Tensor) -> torch.Tensor:
-    """Mean squared entry of S^T P over centred, row-normalised codes (MISA's difference loss).
+    """Squared Frobenius norm of S^T P / B over centred, row-normalised codes.
 
-    It is zero when the shared and private codes span orthogonal subspaces.
+    This is MISA's difference loss scaled to lie in [0, 1] whatever the batch size B: 0 when
+    the shared and private codes span orthogonal subspaces, 1 when both collapse onto one direction.
     """
     if len(shared) < 2:
         return shared.sum() * 0.0
     s = F.normalize(shared - shared.mean(dim=0, keepdim=True), dim=-1)
     p = F.normalize(private - private.mean(dim=0, keepdim=True), dim=-1)
-    return (s.T @ p).pow(2).mean()
+    return (s.T @ p / len(s)).pow(2).sum()
 
 
 def _zero(output: DSRSDOutput) -> torch.Tensor:
