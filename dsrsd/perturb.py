@@ -5,6 +5,7 @@ Both act on copies of the inputs; neither touches the model or the arrays it was
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,19 +57,34 @@ def knockout_mask(modalities: list[str], rows: int, knockout: tuple[str, ...]) -
     return mask
 
 
+def _row_seeds(encoded: Encoded, seed: int, modality_index: int) -> np.ndarray:
+    """One seed per learner from its registration key, so a learner's noise draw is the same
+    whether it is perturbed alone or inside a cohort."""
+    keys = encoded.keys
+    course = [zlib.crc32(f"{m} {p}".encode()) for m, p in zip(keys["code_module"], keys["code_presentation"])]
+    return np.stack([np.full(len(keys), seed), np.asarray(course, dtype=np.int64),
+                     keys["id_student"].to_numpy(np.int64), np.full(len(keys), modality_index)], axis=1)
+
+
 def add_noise(encoded: Encoded, perturbation: Perturbation) -> Encoded:
-    """Return a copy of `encoded` with Gaussian noise added to the real steps of each noisy modality."""
+    """Return a copy of `encoded` with Gaussian noise added to the real steps of each noisy modality.
+
+    The draw for a learner depends only on the seed, the learner's registration key and the
+    modality, not on which other learners are in `encoded`.
+    """
     perturbation.validate(encoded.modalities)
     if not any(std > 0 for std in perturbation.noise.values()):
         return encoded
-    rng = np.random.default_rng(perturbation.seed)
     inputs = dict(encoded.inputs)
     for index, name in enumerate(encoded.modalities):
         std = perturbation.noise.get(name, 0.0)
         if std <= 0:
             continue
         values = inputs[name]
-        noise = rng.normal(0.0, std, size=values.shape).astype(values.dtype)
+        noise = np.empty(values.shape, dtype=values.dtype)
+        for row, row_seed in enumerate(_row_seeds(encoded, perturbation.seed, index)):
+            noise[row] = np.random.default_rng(row_seed.tolist()).standard_normal(values.shape[1:], dtype=np.float32)
+        noise *= std
         if name in encoded.masks:
             noise *= encoded.masks[name][..., None]
         # A learner with no data in the modality has nothing to be noisy.
