@@ -1,0 +1,35 @@
+"""DSRSD Lab: inspect a DSRSD-Net trained on OULAD. Run with `streamlit run app.py`."""
+
+import streamlit as st
+
+from dsrsd.app import state
+from dsrsd.app.context import model_ui
+
+st.set_page_config(page_title="DSRSD Lab", layout="wide")
+state.warm_numba_in_background()
+
+st.title("DSRSD Lab")
+st.markdown(
+    "DSRSD-Net predicts each learner's final outcome (Distinction, Pass, Fail, Withdrawn) from three "
+    "modalities: the **profile**, the **assessment history** and **platform engagement**. It splits each "
+    "modality into a *shared* stream (what the modalities have in common) and a *private* stream (what only "
+    "that modality knows), and fuses them with gates.\n\n"
+    "- **Students**: who is at risk in a course, and which modality drives each prediction.\n"
+    "- **Representations**: UMAP maps of the shared and private streams.\n"
+    "- **Covariance**: how decorrelated the shared space is, and how orthogonal shared and private streams are.\n"
+    "- **Model card**: metrics, configuration and versions of the checkpoint.\n\n"
+    "Use the sidebar to knock a modality out or make it noisy: every page updates."
+)
+
+picked = model_ui()
+message = state.oulad_missing_message()
+if message:
+    st.info(message)
+elif picked is not None:
+    selection, checkpoint = picked
+    metrics = checkpoint.config.get("metrics", {}).get("test", {})
+    columns = st.columns(3)
+    columns[0].metric("Test at-risk AUC", f"{metrics.get('at_risk_auc', float('nan')):.3f}")
+    columns[1].metric("Test accuracy", f"{metrics.get('accuracy', float('nan')):.3f}")
+    columns[2].metric("Cutoff", str(checkpoint.cutoff))
+    st.caption(f"Data: `{state.oulad_dir()}`. Open a page in the sidebar to start.")

@@ -1,0 +1,65 @@
+"""What a page needs before it draws: the sidebar's choices, the model and the chosen course."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+
+from dsrsd.app import state
+from dsrsd.app.sidebar import Selection, course_ui, sidebar_ui
+from dsrsd.checkpoint import Checkpoint
+from dsrsd.data import DataError
+
+
+@dataclass(frozen=True)
+class PageContext:
+    selection: Selection
+    checkpoint: Checkpoint
+    cohorts: state.Cohorts
+    course: str
+    rows: np.ndarray          # positions of the course's registrations in cohorts.encoded
+    data_dir: str
+
+    @property
+    def perturbation_key(self) -> tuple:
+        return state.perturbation_key(self.selection.perturbation)
+
+    def predictions(self, perturbed: bool = True, keep_codes: bool = False):
+        key = self.perturbation_key if perturbed else state.perturbation_key(state.Perturbation())
+        return state.cached_predictions(self.selection.checkpoint, self.selection.device, self.data_dir,
+                                        self.course, key, keep_codes)
+
+
+def _modalities(path: str, device: str) -> list[str]:
+    return state.cached_checkpoint(path, device).modalities
+
+
+def model_ui() -> tuple[Selection, Checkpoint] | None:
+    """Draw the sidebar and load the chosen checkpoint; None (after a message) when that fails."""
+    selection = sidebar_ui(_modalities)
+    if selection is None:
+        return None
+    return selection, state.cached_checkpoint(selection.checkpoint, selection.device)
+
+
+def page_context() -> PageContext:
+    """Return the page's context, or draw a message saying what is missing and stop the page."""
+    state.warm_numba_in_background()
+    picked = model_ui()
+    if picked is None:
+        st.stop()
+    selection, checkpoint = picked
+    message = state.oulad_missing_message()
+    if message:
+        st.info(message)
+        st.stop()
+    data_dir = str(state.oulad_dir())
+    try:
+        cohorts = state.cached_cohorts(selection.checkpoint, selection.device, data_dir)
+    except DataError as error:
+        st.error(f"The data in `{data_dir}` cannot be used with this checkpoint: {error}")
+        st.stop()
+    course = course_ui(cohorts.courses)
+    return PageContext(selection, checkpoint, cohorts, course, state.course_rows(cohorts, course), data_dir)

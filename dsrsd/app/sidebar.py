@@ -1,0 +1,111 @@
+"""The sidebar every page shares: checkpoint, device, course and the what-if controls.
+
+Widget values are copied to plain session-state keys (prefix `dsrsd.`), because Streamlit drops
+a widget's state when a page that does not draw it runs; the copies keep choices across pages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+import torch
+
+from dsrsd.checkpoint import CheckpointError, list_checkpoints
+from dsrsd.perturb import Perturbation
+from dsrsd.settings import CHECKPOINTS_DIR
+
+MODALITY_LABELS = {"profile": "Profile", "assessments": "Assessment history", "engagement": "Platform engagement"}
+MAX_NOISE = 3.0
+
+
+@dataclass(frozen=True)
+class Selection:
+    checkpoint: str
+    device: str
+    perturbation: Perturbation
+
+
+def _persistent(name: str, default):
+    """Return the widget key for `name`, seeded from its persistent copy."""
+    stored = f"dsrsd.{name}"
+    widget = f"sidebar.{name}"
+    if stored not in st.session_state:
+        st.session_state[stored] = default
+    if widget not in st.session_state:
+        st.session_state[widget] = st.session_state[stored]
+    return widget
+
+
+def _keep(name: str) -> None:
+    st.session_state[f"dsrsd.{name}"] = st.session_state[f"sidebar.{name}"]
+
+
+def device_options() -> list[str]:
+    return ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def resolved_device(choice: str) -> str:
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return choice
+
+
+def checkpoint_ui(root: Path = CHECKPOINTS_DIR) -> tuple[str, str] | None:
+    """Draw the checkpoint and device pickers; return (path, device) or None when none is shipped."""
+    paths = [str(path) for path in list_checkpoints(root)]
+    if not paths:
+        st.sidebar.error(f"No checkpoint found in `{root}`. Train one with `python -m dsrsd.train ... --out {root}/NAME`.")
+        return None
+    key = _persistent("checkpoint", paths[0])
+    if st.session_state[key] not in paths:
+        st.session_state[key] = paths[0]
+    path = st.sidebar.selectbox("Checkpoint", paths, key=key, format_func=lambda p: Path(p).name,
+                                on_change=_keep, args=("checkpoint",))
+    key = _persistent("device", "auto")
+    device = st.sidebar.selectbox("Device", device_options(), key=key, on_change=_keep, args=("device",),
+                                  help="auto uses a CUDA GPU when one is available")
+    return path, resolved_device(device)
+
+
+def what_if_ui(modalities: list[str]) -> Perturbation:
+    """Draw a knockout toggle and a noise slider per modality; return the perturbation they set."""
+    st.sidebar.subheader("What if...")
+    knockout, noise = [], {}
+    for modality in modalities:
+        label = MODALITY_LABELS.get(modality, modality)
+        key = _persistent(f"knockout.{modality}", False)
+        if st.sidebar.toggle(f"Knock out {label.lower()}", key=key, on_change=_keep, args=(f"knockout.{modality}",)):
+            knockout.append(modality)
+        key = _persistent(f"noise.{modality}", 0.0)
+        level = st.sidebar.slider(f"Noise on {label.lower()} (std)", 0.0, MAX_NOISE, step=0.1, key=key,
+                                  on_change=_keep, args=(f"noise.{modality}",),
+                                  help="Gaussian noise with this standard deviation, in the modality's normalised units")
+        if level > 0:
+            noise[modality] = float(level)
+    return Perturbation(knockout=tuple(knockout), noise=noise, seed=0)
+
+
+def course_ui(courses: list[str]) -> str:
+    key = _persistent("course", courses[0])
+    if st.session_state[key] not in courses:
+        st.session_state[key] = courses[0]
+    return st.sidebar.selectbox(
+        "Course (module and presentation)", courses, key=key, on_change=_keep, args=("course",),
+        help="2014J presentations are the held-out test set; the others were used for training",
+    )
+
+
+def sidebar_ui(modalities_of) -> Selection | None:
+    """Draw the shared sidebar; `modalities_of(path, device)` returns a checkpoint's modalities."""
+    picked = checkpoint_ui()
+    if picked is None:
+        return None
+    path, device = picked
+    try:
+        modalities = modalities_of(path, device)
+    except CheckpointError as error:
+        st.error(f"This checkpoint cannot be loaded: {error}. Pick another one in the sidebar.")
+        return None
+    return Selection(path, device, what_if_ui(modalities))

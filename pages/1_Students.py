@@ -1,0 +1,95 @@
+"""Students: who is at risk in a course, and which modality drives each prediction."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dsrsd.app import figures
+from dsrsd.app.context import PageContext, page_context
+from dsrsd.app.sidebar import MODALITY_LABELS
+from dsrsd.app.state import student_table
+from dsrsd.explain import explain_student
+
+st.set_page_config(page_title="Students · DSRSD Lab", layout="wide")
+st.title("Students")
+
+
+def table_ui(table: pd.DataFrame) -> None:
+    shown = table.sort_values("at_risk", ascending=False)[["id_student", "at_risk", "band", "recorded_outcome"]]
+    st.dataframe(
+        shown.style.apply(lambda column: [f"background-color: {figures.band_colour(b)}33" for b in column], subset=["band"]),
+        hide_index=True, height=420,
+        column_config={
+            "id_student": st.column_config.NumberColumn("Student", format="%d"),
+            "at_risk": st.column_config.ProgressColumn("At-risk probability", min_value=0.0, max_value=1.0, format="%.2f"),
+            "band": "Risk band",
+            "recorded_outcome": "Recorded outcome",
+        },
+    )
+
+
+def student_ui(table: pd.DataFrame) -> int:
+    ordered = table.sort_values("at_risk", ascending=False)
+    labels = {int(row.position): f"{row.id_student}  ({row.band}, {row.at_risk:.2f})" for row in ordered.itertuples()}
+    return st.selectbox("Student", list(labels), format_func=labels.get, key="students.student")
+
+
+def modality_status(context: PageContext, position: int) -> list[str]:
+    encoded, knockout = context.cohorts.encoded, context.selection.perturbation.knockout
+    row = context.rows[position]
+    notes = []
+    for index, modality in enumerate(encoded.modalities):
+        label = MODALITY_LABELS.get(modality, modality)
+        if modality in knockout:
+            notes.append(f"{label}: knocked out (what-if)")
+        elif not encoded.present[row, index]:
+            notes.append(f"{label}: truly missing for this learner (no record up to the cutoff)")
+    return notes
+
+
+def detail_ui(context: PageContext, position: int, predictions) -> None:
+    explanation = explain_student(context.checkpoint, context.cohorts.encoded, int(context.rows[position]),
+                                  context.selection.perturbation)
+    modalities = context.cohorts.encoded.modalities
+    st.markdown(f"**{explanation.summary}**")
+    for note in modality_status(context, position):
+        st.caption(note)
+
+    left, right = st.columns(2)
+    left.plotly_chart(figures.bar(predictions.probabilities[position], explanation.classes, "Outcome probabilities"),
+                      key="students.probabilities")
+    right.plotly_chart(figures.bar(predictions.gates[position], figures.labelled(modalities), "Fusion gate weights"),
+                       key="students.gates")
+    left.plotly_chart(figures.signed_bar(explanation.modality_values, figures.labelled(modalities),
+                                         "Shapley value per modality (at-risk probability)"), key="students.shapley")
+    left.caption(f"Exact Shapley values over the three modalities; they sum to the change from no modality "
+                 f"to all (completeness gap {explanation.completeness_gap:.1e}).")
+
+    available = [m for i, m in enumerate(modalities) if predictions.available[position, i]]
+    if not available:
+        right.info("No modality is available for this learner, so there is nothing to attribute.")
+        return
+    modality = right.selectbox("Features inside", available, format_func=MODALITY_LABELS.get, key="students.modality")
+    features = explanation.features(modality)
+    top = np.argsort(-np.abs(features.per_feature))[:10]
+    right.plotly_chart(figures.signed_bar(features.per_feature[top], [features.feature_names[i] for i in top],
+                                          f"Integrated Gradients: {MODALITY_LABELS[modality].lower()}"),
+                       key="students.features")
+    right.caption("Red raises the at-risk probability, blue lowers it. Sequence features are summed over steps.")
+
+
+context = page_context()
+predictions = context.predictions()
+table = student_table(context.cohorts, context.rows, predictions)
+table["band"] = [figures.risk_band(p) for p in table["at_risk"]]
+
+st.subheader(f"{context.course}: {len(table)} students")
+counts = table["band"].value_counts()
+columns = st.columns(3)
+for column, band in zip(columns, ["High", "Medium", "Low"]):
+    column.metric(f"{band} risk", int(counts.get(band, 0)))
+table_ui(table)
+
+if len(table):
+    position = student_ui(table)
+    detail_ui(context, position, predictions)

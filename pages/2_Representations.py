@@ -1,0 +1,85 @@
+"""Representations: UMAP maps of the shared and private streams of a course's learners."""
+
+import numpy as np
+import streamlit as st
+
+from dsrsd.app import figures
+from dsrsd.app.context import page_context
+from dsrsd.app.state import MAX_MAP_LEARNERS, cached_predictions, student_table
+from dsrsd.app.sidebar import MODALITY_LABELS
+from dsrsd.projection import fit_stream_maps, place_in_maps
+
+st.set_page_config(page_title="Representations · DSRSD Lab", layout="wide")
+st.title("Representations")
+st.caption("Each point is one learner's code in one modality. Shared codes of one learner should sit close "
+           "together across modalities; private codes keep what only that modality knows.")
+
+COLOURS = {"Recorded outcome": "recorded_outcome", "Module": "code_module", "Predicted risk": "at_risk"}
+
+
+@st.cache_resource(max_entries=8, show_spinner="Fitting the UMAP maps...")
+def cached_maps(checkpoint: str, device: str, data_dir: str, course: str):
+    """Fit the maps on the clean codes of the course; shared read-only by every session."""
+    predictions = cached_predictions(checkpoint, device, data_dir, course, ((), (), 0), True)
+    sample = sample_rows(len(predictions.probabilities))
+    return fit_stream_maps(subset(predictions, sample), modalities_of(predictions)), sample
+
+
+def modalities_of(predictions) -> list[str]:
+    return list(predictions.shared)
+
+
+def sample_rows(count: int) -> np.ndarray:
+    if count <= MAX_MAP_LEARNERS:
+        return np.arange(count)
+    return np.sort(np.random.default_rng(0).choice(count, MAX_MAP_LEARNERS, replace=False))
+
+
+def subset(predictions, rows: np.ndarray):
+    from dsrsd.inference import Predictions
+
+    return Predictions(
+        predictions.probabilities[rows], predictions.gates[rows], predictions.available[rows],
+        {m: v[rows] for m, v in predictions.shared.items()}, {m: v[rows] for m, v in predictions.private.items()},
+        {m: v[rows] for m, v in predictions.aligned.items()},
+    )
+
+
+context = page_context()
+if len(context.rows) < 5:
+    st.info(f"{context.course} has {len(context.rows)} learner(s); a map needs at least 5. Pick another course.")
+    st.stop()
+
+colour = COLOURS[st.radio("Colour by", list(COLOURS), horizontal=True, key="representations.colour")]
+selection = context.selection
+try:
+    maps, sample = cached_maps(selection.checkpoint, selection.device, context.data_dir, context.course)
+except ValueError as error:
+    st.warning(f"No map can be drawn for this course: {error}")
+    st.stop()
+if len(context.rows) > len(sample):
+    st.caption(f"Showing a random sample of {len(sample)} of {len(context.rows)} learners to keep the maps responsive.")
+
+clean = cached_predictions(selection.checkpoint, selection.device, context.data_dir, context.course, ((), (), 0), True)
+table = student_table(context.cohorts, context.rows, clean).iloc[sample].reset_index(drop=True)
+points = maps.points.merge(table.assign(learner=np.arange(len(table))), on="learner")
+
+moved = None
+perturbation = selection.perturbation
+if not perturbation.is_identity:
+    perturbed = subset(context.predictions(keep_codes=True), sample)
+    try:
+        moved = place_in_maps(maps, perturbed, list(clean.shared)).merge(
+            table.assign(learner=np.arange(len(table))), on="learner")
+    except ValueError as error:
+        st.warning(f"The perturbed codes cannot be placed: {error}")
+    for modality in perturbation.knockout:
+        st.caption(f"{MODALITY_LABELS.get(modality, modality)} is knocked out: its perturbed codes are not drawn.")
+    st.caption("Black crosses: the learners' codes under the what-if settings, placed in the maps fitted on clean codes.")
+
+left, right = st.columns(2)
+for column, stream in ((left, "shared"), (right, "private")):
+    stream_points = points[points["stream"] == stream]
+    stream_moved = None if moved is None else moved[moved["stream"] == stream]
+    column.plotly_chart(figures.stream_map(stream_points, stream_moved, colour, f"{stream.capitalize()} stream"),
+                        key=f"representations.{stream}")

@@ -1,0 +1,49 @@
+"""Covariance: decorrelation of the shared space and orthogonality of shared and private streams."""
+
+import streamlit as st
+
+from dsrsd.app import figures
+from dsrsd.app.context import page_context
+from dsrsd.app.sidebar import MODALITY_LABELS
+from dsrsd.diagnostics import stream_statistics
+
+st.set_page_config(page_title="Covariance · DSRSD Lab", layout="wide")
+st.title("Covariance")
+st.caption("The decorrelation loss drives the off-diagonal of the shared covariance to zero; the orthogonality "
+           "loss drives the cross-covariance between a modality's shared and private codes to zero.")
+
+context = page_context()
+predictions = context.predictions(keep_codes=True)
+modalities = context.cohorts.encoded.modalities
+try:
+    statistics = stream_statistics(predictions, modalities)
+except ValueError as error:
+    st.info(f"{context.course} has too few learners for a covariance: {error}.")
+    st.stop()
+
+columns = st.columns(3)
+columns[0].metric("Off-diagonal energy (decorrelation loss)", f"{statistics.off_diagonal_energy:.4f}")
+columns[1].metric("Mean |correlation| off the diagonal", f"{statistics.mean_abs_correlation:.3f}")
+columns[2].metric("Codes used", statistics.rows)
+
+kind = st.radio("Shared space", ["Correlation", "Covariance"], horizontal=True, key="covariance.kind")
+matrix = statistics.shared_correlation if kind == "Correlation" else statistics.shared_covariance
+left, right = st.columns(2)
+left.plotly_chart(figures.heatmap(matrix, f"Shared space {kind.lower()} (aligned codes)", "dimension", "dimension"),
+                  key="covariance.shared")
+
+available = list(statistics.cross_covariance)
+if not available:
+    right.info("No modality has two or more available learners under the current what-if settings.")
+    st.stop()
+modality = right.selectbox("Modality", available, format_func=MODALITY_LABELS.get, key="covariance.modality")
+right.plotly_chart(figures.heatmap(statistics.cross_covariance[modality], f"Shared vs private cross-covariance: "
+                                   f"{MODALITY_LABELS[modality].lower()}", "private dimension", "shared dimension"),
+                   key="covariance.cross")
+
+st.subheader("Orthogonality per modality")
+st.dataframe(
+    [{"Modality": MODALITY_LABELS.get(m, m), "‖SᵀP/N‖² (orthogonality loss)": round(statistics.orthogonality[m], 4),
+      "Mean |cos(shared, private)|": round(statistics.mean_abs_cosine[m], 4)} for m in available],
+    hide_index=True,
+)
