@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     bar = None if args.quiet else tqdm(total=train_config.epochs, desc="training", unit="epoch", file=sys.stderr)
 
     def on_epoch(entry: EpochLog) -> None:
-        (bar.write if bar else print)(format_epoch(entry))
+        # Progress goes to stderr, so stdout carries only the JSON summary.
+        (bar.write if bar else print)(format_epoch(entry), file=sys.stderr)
         if bar:
             bar.update(1)
 
