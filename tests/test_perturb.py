@@ -30,6 +30,15 @@ def test_noise_reproducible(encoded):
         assert not np.array_equal(first.inputs[modality], other.inputs[modality])
 
 
+def test_noise_independent_of_cohort(encoded):
+    perturbation = Perturbation(noise={"engagement": 0.5, "profile": 0.2}, seed=7)
+    rows = np.array([3, 11, 12, 40])
+    alone = add_noise(encoded.subset(rows), perturbation)
+    in_cohort = add_noise(encoded, perturbation).subset(rows)
+    for modality in MODALITIES:
+        np.testing.assert_array_equal(alone.inputs[modality], in_cohort.inputs[modality])
+
+
 def test_noise_leaves_original(encoded):
     original = snapshot(encoded)
     noisy = add_noise(encoded, Perturbation(noise={m: 1.0 for m in MODALITIES}))
