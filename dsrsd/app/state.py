@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import streamlit as st
+import torch
 
 from dsrsd.checkpoint import Checkpoint, load_checkpoint
 from dsrsd.data import OUTCOME_CLASSES, Encoded, default_split, load_oulad
@@ -21,6 +22,10 @@ from dsrsd.data.tables import find_table
 from dsrsd.inference import Predictions, predict
 from dsrsd.perturb import Perturbation
 from dsrsd.settings import data_root
+
+# One intra-op thread: the app's batches are small, and with two OpenMP threads on a 2-core machine
+# that runs anything else, a knockout redraw took seconds instead of a fraction of one.
+torch.set_num_threads(1)
 
 MAX_MAP_LEARNERS = 1000   # keeps each UMAP below 4,096 points, where it stays on its exact path
 
