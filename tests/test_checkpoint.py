@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import pickle
 from pathlib import Path
@@ -64,6 +65,17 @@ def test_loads_on_cpu(saved):
     assert not loaded.model.training
     assert loaded.modalities == ["profile", "assessments", "engagement"]
     assert loaded.cutoff == 60
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU to save from")
+def test_cuda_saved_loads_on_cpu(tmp_path, model, encoder, toy_raw):
+    # NOTE: this test has not yet run on a machine with a GPU.
+    cuda_model = copy.deepcopy(model).cuda()
+    path = save_checkpoint(tmp_path / "cuda", cuda_model, encoder, MODEL_CONFIG, LossConfig(), TrainConfig(), DATA, {})
+    loaded = load_checkpoint(path, device="cpu")
+    encoded = encoder.transform(toy_raw)
+    np.testing.assert_allclose(predict(loaded.model, encoded).probabilities, predict(model, encoded).probabilities,
+                               rtol=1e-6, atol=1e-7)
 
 
 def test_config_contents(saved, encoder):
