@@ -52,8 +52,9 @@ def modality_shapley(model: DSRSDNet, encoded: Encoded, rows: np.ndarray,
     """Exact Shapley values of each modality, with knocking a modality out as its removal.
 
     With three modalities all 3! orderings are enumerated, so the values are exact and sum to the
-    difference between the full and the empty prediction. Modalities that are truly missing or
-    knocked out by `perturbation` get 0.
+    difference between the full and the empty prediction. A truly missing modality can get a nonzero
+    value, because the model reads the absence itself (for example no assessment submitted) as
+    evidence; removing it hides that fact too. Modalities knocked out by `perturbation` get 0.
     """
     perturbation = perturbation or Perturbation()
     perturbed = add_noise(encoded, perturbation)
@@ -115,7 +116,7 @@ def describe_driver(attribution: ModalityAttribution, modalities: list[str], ind
     """Describe in plain words which modality moves this learner's at-risk probability most."""
     values = attribution.values[index]
     if not np.any(np.abs(values) > 1e-6):
-        return "No modality changes this prediction: every modality is missing or knocked out."
+        return "No modality changes this prediction: every modality is knocked out, or none moves it."
     top = int(np.argmax(np.abs(values)))
     direction = "raises" if values[top] > 0 else "lowers"
     labels = {"profile": "The profile", "assessments": "Assessment history", "engagement": "Learning-platform engagement"}

@@ -1,11 +1,10 @@
-"""DSRSD Lab: inspect a DSRSD-Net trained on OULAD. Run with `streamlit run app.py`."""
+"""Home: what the app shows, and the test metrics of the chosen checkpoint."""
 
 import streamlit as st
 
 from dsrsd.app import state
 from dsrsd.app.context import model_ui
 
-st.set_page_config(page_title="DSRSD Lab", layout="wide")
 state.warm_numba_in_background()
 
 st.title("DSRSD Lab")

@@ -10,7 +10,6 @@ from dsrsd.app.sidebar import MODALITY_LABELS
 from dsrsd.app.state import student_table
 from dsrsd.explain import explain_student
 
-st.set_page_config(page_title="Students · DSRSD Lab", layout="wide")
 st.title("Students")
 
 
@@ -43,7 +42,8 @@ def modality_status(context: PageContext, position: int) -> list[str]:
         if modality in knockout:
             notes.append(f"{label}: knocked out (what-if)")
         elif not encoded.present[row, index]:
-            notes.append(f"{label}: truly missing for this learner (no record up to the cutoff)")
+            notes.append(f"{label}: truly missing for this learner (no record up to the cutoff). The absence "
+                         "itself is evidence, so this modality can still carry a Shapley value.")
     return notes
 
 
@@ -61,7 +61,7 @@ def detail_ui(context: PageContext, position: int, predictions) -> None:
     right.plotly_chart(figures.bar(predictions.gates[position], figures.labelled(modalities), "Fusion gate weights"),
                        key="students.gates")
     left.plotly_chart(figures.signed_bar(explanation.modality_values, figures.labelled(modalities),
-                                         "Shapley value per modality (at-risk probability)"), key="students.shapley")
+                                         "Shapley value per modality (percentage points of at-risk probability)"), key="students.shapley")
     left.caption(f"Exact Shapley values over the three modalities; they sum to the change from no modality "
                  f"to all (completeness gap {explanation.completeness_gap:.1e}).")
 
@@ -73,7 +73,7 @@ def detail_ui(context: PageContext, position: int, predictions) -> None:
     features = explanation.features(modality)
     top = np.argsort(-np.abs(features.per_feature))[:10]
     right.plotly_chart(figures.signed_bar(features.per_feature[top], [features.feature_names[i] for i in top],
-                                          f"Integrated Gradients: {MODALITY_LABELS[modality].lower()}"),
+                                          f"Integrated Gradients: {MODALITY_LABELS[modality].lower()} (percentage points)"),
                        key="students.features")
     right.caption("Red raises the at-risk probability, blue lowers it. Sequence features are summed over steps.")
 

@@ -9,7 +9,6 @@ from dsrsd.app.state import MAX_MAP_LEARNERS, cached_predictions, student_table
 from dsrsd.app.sidebar import MODALITY_LABELS
 from dsrsd.projection import fit_stream_maps, place_in_maps
 
-st.set_page_config(page_title="Representations · DSRSD Lab", layout="wide")
 st.title("Representations")
 st.caption("Each point is one learner's code in one modality. Shared codes of one learner should sit close "
            "together across modalities; private codes keep what only that modality knows.")

@@ -7,7 +7,6 @@ from dsrsd.app.context import page_context
 from dsrsd.app.sidebar import MODALITY_LABELS
 from dsrsd.diagnostics import stream_statistics
 
-st.set_page_config(page_title="Covariance · DSRSD Lab", layout="wide")
 st.title("Covariance")
 st.caption("The decorrelation loss drives the off-diagonal of the shared covariance to zero; the orthogonality "
            "loss drives the cross-covariance between a modality's shared and private codes to zero.")

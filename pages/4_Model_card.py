@@ -6,7 +6,6 @@ import streamlit as st
 from dsrsd.app.context import model_ui
 from dsrsd.app.sidebar import MODALITY_LABELS
 
-st.set_page_config(page_title="Model card · DSRSD Lab", layout="wide")
 st.title("Model card")
 
 picked = model_ui()

@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 
 from dsrsd.app.sidebar import MODALITY_LABELS
 
+OUTCOME_COLOURS = {"Distinction": "#1f4e99", "Pass": "#6baed6", "Fail": "#ff9f1c", "Withdrawn": "#d62728"}
 RISK_BANDS = [(0.6, "High", "#d62728"), (0.3, "Medium", "#ff9f1c"), (0.0, "Low", "#2ca02c")]
 
 
@@ -30,22 +31,24 @@ def labelled(modalities: list[str]) -> list[str]:
 
 def bar(values: np.ndarray, names: list[str], title: str, value_format: str = ".2f", colours=None) -> go.Figure:
     figure = go.Figure(go.Bar(x=list(values), y=names, orientation="h", marker_color=colours,
-                              texttemplate=f"%{{x:{value_format}}}", textposition="auto"))
-    figure.update_layout(title=title, height=60 + 40 * len(names), margin=dict(l=10, r=10, t=40, b=10),
+                              texttemplate=f"%{{x:{value_format}}}", textposition="outside", cliponaxis=False))
+    figure.update_layout(title=title, height=80 + 40 * len(names), margin=dict(l=10, r=60, t=40, b=10),
                          yaxis=dict(autorange="reversed"))
     return figure
 
 
 def signed_bar(values: np.ndarray, names: list[str], title: str) -> go.Figure:
+    """Bar chart of contributions to a probability, drawn in percentage points (red raises, blue lowers)."""
     colours = ["#d62728" if value > 0 else "#1f77b4" for value in values]
-    return bar(values, names, title, "+.3f", colours)
+    return bar(np.asarray(values) * 100, names, title, "+.2f", colours)
 
 
 def stream_map(points: pd.DataFrame, moved: pd.DataFrame | None, colour: str, title: str) -> go.Figure:
     """Scatter of one stream's map; `moved` holds perturbed positions drawn over the clean ones."""
     figure = px.scatter(points, x="x", y="y", color=colour, symbol="modality", opacity=0.55 if moved is not None else 0.8,
                         hover_data=["id_student", "modality", "recorded_outcome", "at_risk"], render_mode="webgl",
-                        color_continuous_scale="RdYlGn_r" if colour == "at_risk" else None)
+                        color_continuous_scale="RdYlGn_r" if colour == "at_risk" else None,
+                        color_discrete_map=OUTCOME_COLOURS if colour == "recorded_outcome" else None)
     if moved is not None and len(moved):
         figure.add_trace(go.Scattergl(
             x=moved["x"], y=moved["y"], mode="markers", name="perturbed",

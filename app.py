@@ -1,0 +1,12 @@
+"""DSRSD Lab: inspect a DSRSD-Net trained on OULAD. Run with `streamlit run app.py`."""
+
+import streamlit as st
+
+st.set_page_config(page_title="DSRSD Lab", layout="wide")
+st.navigation([
+    st.Page("pages/0_Home.py", title="Home", default=True),
+    st.Page("pages/1_Students.py", title="Students"),
+    st.Page("pages/2_Representations.py", title="Representations"),
+    st.Page("pages/3_Covariance.py", title="Covariance"),
+    st.Page("pages/4_Model_card.py", title="Model card"),
+]).run()
