@@ -172,6 +172,7 @@ def _build_assessments(keys: pd.DataFrame, tables: OuladTables, cutoff: str | in
             f"studentAssessment: {int(orphans.sum())} row(s) refer to an id_assessment that is not in "
             "assessments.csv; they are ignored", stacklevel=3,
         )
+    _warn_unregistered_submissions(keys, assessments, submissions)
     if cutoff != "end":
         submissions = submissions[submissions["date_submitted"] <= cutoff]
 
@@ -207,6 +208,18 @@ def _build_assessments(keys: pd.DataFrame, tables: OuladTables, cutoff: str | in
     submitted_any = np.zeros(len(keys), dtype=bool)
     submitted_any[rows[submitted]] = True
     return steps, mask, submitted_any
+
+
+def _warn_unregistered_submissions(keys: pd.DataFrame, assessments: pd.DataFrame, submissions: pd.DataFrame) -> None:
+    """Warn about submissions by a student with no registration in the assessment's presentation."""
+    owners = submissions.merge(assessments[["id_assessment", "code_module", "code_presentation"]], on="id_assessment")
+    registered = owners.merge(keys, on=["code_module", "code_presentation", "id_student"], how="left", indicator=True)
+    unregistered = int((registered["_merge"] == "left_only").sum())
+    if unregistered:
+        warnings.warn(
+            f"studentAssessment: {unregistered} row(s) belong to a student with no registration in the "
+            "assessment's presentation; they are ignored", stacklevel=4,
+        )
 
 
 def default_split(keys: pd.DataFrame, validation_fraction: float = 0.15, seed: int = 0) -> np.ndarray:

@@ -8,6 +8,7 @@ value, so a user can fix the file instead of guessing.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -247,4 +248,11 @@ def _check_registrations(info: pd.DataFrame, registration: pd.DataFrame, data_di
         raise DataError(
             f"{data_dir}: {len(only_info)} registration(s) of studentInfo have no row in "
             f"studentRegistration, for example {only_info[0]}; both tables must hold the same keys"
+        )
+    only_registration = registration_keys.difference(info_keys)
+    if len(only_registration):
+        warnings.warn(
+            f"studentRegistration: {len(only_registration)} row(s) have no studentInfo row, for example "
+            f"{only_registration[0]}; they are ignored, because studentInfo defines the registrations",
+            stacklevel=3,
         )

@@ -226,3 +226,12 @@ def test_subset_mask_and_positions(raw_day60, assert_raw_equal):
     assert_raw_equal(by_mask, by_position)
     assert set(by_mask.keys["code_module"]) == {"GGG"}
     np.testing.assert_array_equal(by_mask.assessments, raw_day60.assessments[mask])
+
+
+def test_unregistered_submission_warns(oulad_tables, raw_end):
+    tables = copy.copy(oulad_tables)
+    tables.student_assessment = oulad_tables.student_assessment.copy()
+    tables.student_assessment.loc[[0, 1], "id_student"] = 99_999_999
+    with pytest.warns(UserWarning, match="studentAssessment: 2 row\\(s\\) belong to a student with no registration"):
+        rebuilt = build_oulad(tables, "end")
+    assert len(rebuilt) == len(raw_end)

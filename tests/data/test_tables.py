@@ -167,3 +167,10 @@ def test_malformed_csv(mini_oulad_dir):
     with pytest.raises(DataError, match="malformed CSV") as error:
         load_tables(mini_oulad_dir)
     assert "courses.csv" in str(error.value)
+
+
+def test_registration_without_info_warns(mini_oulad_dir):
+    edit_table(mini_oulad_dir / "studentInfo.csv", lambda frame: frame.iloc[1:])
+    with pytest.warns(UserWarning, match="studentRegistration: 1 row\\(s\\) have no studentInfo row"):
+        tables = load_tables(mini_oulad_dir)
+    assert len(tables.registration) == len(tables.student_info) + 1
