@@ -54,7 +54,8 @@ def modality_shapley(model: DSRSDNet, encoded: Encoded, rows: np.ndarray,
     With three modalities all 3! orderings are enumerated, so the values are exact and sum to the
     difference between the full and the empty prediction. A truly missing modality can get a nonzero
     value, because the model reads the absence itself (for example no assessment submitted) as
-    evidence; removing it hides that fact too. Modalities knocked out by `perturbation` get 0.
+    evidence, and removing the modality hides that fact too. Modalities knocked out by
+    `perturbation` get 0.
     """
     perturbation = perturbation or Perturbation()
     perturbed = add_noise(encoded, perturbation)

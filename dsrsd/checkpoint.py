@@ -1,6 +1,6 @@
 """Checkpoints: a directory with `model.safetensors` (weights) and `config.json` (everything else).
 
-`config.json` holds the model and loss configs, the data schema with the fitted encodings and
+`config.json` contains the model and loss configs, the data schema with the fitted encodings and
 normalisation, the cutoff and engagement form, metrics, seed and library versions, so a checkpoint
 rebuilds its model and encodes new data alone. Loading never unpickles anything: safetensors
 stores raw tensors, and files that look like pickles are rejected before any parsing.
@@ -34,7 +34,7 @@ PICKLE_SIGNATURES = (b"\x80", b"PK\x03\x04")
 
 
 class CheckpointError(ValueError):
-    """A checkpoint cannot be loaded; the message says which file is wrong and what to do."""
+    """Raised when a checkpoint cannot be loaded; the message names the wrong file and the fix."""
 
 
 @dataclass

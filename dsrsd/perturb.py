@@ -58,8 +58,10 @@ def knockout_mask(modalities: list[str], rows: int, knockout: tuple[str, ...]) -
 
 
 def _row_seeds(encoded: Encoded, seed: int, modality_index: int) -> np.ndarray:
-    """One seed per learner from its registration key, so a learner's noise draw is the same
-    whether it is perturbed alone or inside a cohort."""
+    """Derive one seed per learner from its registration key.
+
+    A learner's noise draw is then the same whether it is perturbed alone or inside a cohort.
+    """
     keys = encoded.keys
     course = [zlib.crc32(f"{m} {p}".encode()) for m, p in zip(keys["code_module"], keys["code_presentation"])]
     return np.stack([np.full(len(keys), seed), np.asarray(course, dtype=np.int64),

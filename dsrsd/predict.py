@@ -27,7 +27,8 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--noise", nargs="+", default=[], metavar="MODALITY=STD",
                         help="Gaussian noise with this standard deviation, in the modality's normalised units")
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise draws (default: 0)")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                        help="device to run the model on; auto picks cuda when available (default: auto)")
 
 
 def perturbation_from_args(args, modalities: list[str]) -> Perturbation:

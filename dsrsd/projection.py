@@ -53,8 +53,8 @@ def fit_stream_maps(predictions: Predictions, modalities: list[str], seed: int =
         if not np.isfinite(codes).all():
             raise ValueError(f"the {stream} codes contain NaN or infinite values; check the inputs and the noise level")
         # A precomputed distance matrix keeps UMAP off its NN-descent index, whose numba compilation
-        # takes about 40 s in every new process, and off the Python-loop distance path of its
-        # small-data transform (about 20 s for 3,000 points; both measured with umap-learn 0.5.12).
+        # took about 40 s in every new process. It also avoids the Python-loop distances of the
+        # small-data transform, about 20 s for 3,000 points. Both were measured with umap-learn 0.5.12.
         reducer = umap.UMAP(n_neighbors=min(n_neighbors, len(codes) - 1), n_epochs=n_epochs, random_state=seed,
                             metric="precomputed", n_jobs=1)
         with warnings.catch_warnings():

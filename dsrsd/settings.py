@@ -1,4 +1,4 @@
-"""Where the project finds data and keeps its caches."""
+"""Locations of the data root, the cache and the shipped checkpoints."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"
 
 
 def data_root() -> Path:
-    """Return the folder that holds one folder per dataset (`oulad/`, ...).
+    """Return the folder that contains one folder per dataset (`oulad/`, ...).
 
     `DSRSD_DATA_DIR` sets it; the default is `data/` in the repository.
     """

@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--modality-dropout", type=float, default=TrainConfig.modality_dropout,
                         help="chance of knocking out each modality of a training row (default: %(default)s)")
     parser.add_argument("--hidden-size", type=int, default=ModelConfig.hidden_size, help="code width (default: %(default)s)")
-    parser.add_argument("--fusion", default=ModelConfig.fusion, choices=["gated", "mean"], help="default: %(default)s")
+    parser.add_argument("--fusion", default=ModelConfig.fusion, choices=["gated", "mean"],
+                        help="fusion of the modalities: learned gates, or an equal-weight mean (default: %(default)s)")
     for field in fields(LossConfig):
         parser.add_argument(f"--{field.name.replace('_', '-')}", type=float, default=field.default,
                             help=f"loss config {field.name} (default: %(default)s)")

@@ -1,4 +1,4 @@
-"""What a page needs before it draws: the sidebar's choices, the model and the chosen course."""
+"""Page context: the sidebar's choices, the loaded model and the chosen course."""
 
 from __future__ import annotations
 

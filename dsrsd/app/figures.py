@@ -44,7 +44,7 @@ def signed_bar(values: np.ndarray, names: list[str], title: str) -> go.Figure:
 
 
 def stream_map(points: pd.DataFrame, moved: pd.DataFrame | None, colour: str, title: str) -> go.Figure:
-    """Scatter of one stream's map; `moved` holds perturbed positions drawn over the clean ones."""
+    """Draw one stream's map, with the perturbed positions in `moved` drawn over the clean ones."""
     figure = px.scatter(points, x="x", y="y", color=colour, symbol="modality", opacity=0.55 if moved is not None else 0.8,
                         hover_data=["id_student", "modality", "recorded_outcome", "at_risk"], render_mode="webgl",
                         color_continuous_scale="RdYlGn_r" if colour == "at_risk" else None,

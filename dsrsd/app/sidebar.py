@@ -1,7 +1,7 @@
 """The sidebar every page shares: checkpoint, device, course and the what-if controls.
 
 Widget values are copied to plain session-state keys (prefix `dsrsd.`), because Streamlit drops
-a widget's state when a page that does not draw it runs; the copies keep choices across pages.
+a widget's state when a page that does not draw it runs. The copies keep choices across pages.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ PRECOURSE = "precourse_clicks"
 
 # Courses start on day 0, but the VLE opens earlier: the log starts at day -25.
 FIRST_WEEK = -4
-# The longest presentation has 269 days, so week 38 is the last (days 266-272).
+# The maximum presentation length is 269 days, so week 38 (days 266-272) is the last week.
 LAST_WEEK = 38
 
 GROUP_COLUMNS = [

@@ -225,8 +225,8 @@ def _warn_unregistered_submissions(keys: pd.DataFrame, assessments: pd.DataFrame
 def default_split(keys: pd.DataFrame, validation_fraction: float = 0.15, seed: int = 0) -> np.ndarray:
     """Assign each registration to "train", "validation", "test" or "unused".
 
-    Test is the 2014J presentations; train and validation are 2013B, 2013J and 2014B, with the
-    validation part held out by student so that no student is in both.
+    Test is the 2014J presentations. Train and validation are 2013B, 2013J and 2014B, and the
+    validation part is held out by student, so no student is in both.
     """
     split = np.full(len(keys), "unused", dtype=object)
     presentation = keys["code_presentation"].to_numpy()

@@ -95,7 +95,7 @@ def find_table(data_dir: Path, name: str) -> Path | None:
 
 
 def require_table(data_dir: Path, name: str) -> Path:
-    """Return the path of a required table, raising `DataError` that says what to download."""
+    """Return the path of a required table, or raise `DataError` naming the file and where to get it."""
     path = find_table(data_dir, name)
     if path is None:
         raise DataError(

@@ -24,7 +24,7 @@ from dsrsd.model.encoders import SequenceEncoder, StaticEncoder
 
 @dataclass
 class DSRSDOutput:
-    """What `DSRSDNet.forward` returns; dicts are keyed by modality name."""
+    """Output of `DSRSDNet.forward`; dicts are keyed by modality name."""
 
     logits: torch.Tensor               # B x C
     shared: dict[str, torch.Tensor]    # B x D each
