@@ -14,7 +14,7 @@ st.title("Students")
 
 
 def table_ui(table: pd.DataFrame) -> None:
-    shown = table.sort_values("at_risk", ascending=False)[["id_student", "at_risk", "band", "recorded_outcome"]]
+    shown = table.sort_values("at_risk", ascending=False)[["id_student", "at_risk", "band", "recorded_outcome", "no_data_in"]]
     st.dataframe(
         shown.style.apply(lambda column: [f"background-color: {figures.band_colour(b)}33" for b in column], subset=["band"]),
         hide_index=True, height=420,
@@ -23,6 +23,8 @@ def table_ui(table: pd.DataFrame) -> None:
             "at_risk": st.column_config.ProgressColumn("At-risk probability", min_value=0.0, max_value=1.0, format="%.2f"),
             "band": "Risk band",
             "recorded_outcome": "Recorded outcome",
+            "no_data_in": st.column_config.TextColumn(
+                "No record in", help="Modalities in which the learner truly has no data up to the cutoff"),
         },
     )
 

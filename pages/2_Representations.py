@@ -76,6 +76,11 @@ if not perturbation.is_identity:
         st.caption(f"{MODALITY_LABELS.get(modality, modality)} is knocked out: its perturbed codes are not drawn.")
     st.caption("Black crosses: the learners' codes under the what-if settings, placed in the maps fitted on clean codes.")
 
+truly_missing = {m: int((~clean.available[sample, i]).sum()) for i, m in enumerate(clean.shared)}
+missing_text = ", ".join(f"{count} in {MODALITY_LABELS.get(m, m).lower()}" for m, count in truly_missing.items() if count)
+if missing_text:
+    st.caption(f"Learners with no record in a modality have no point for it ({missing_text}).")
+
 left, right = st.columns(2)
 for column, stream in ((left, "shared"), (right, "private")):
     stream_points = points[points["stream"] == stream]

@@ -114,6 +114,10 @@ def student_table(cohorts: Cohorts, rows: np.ndarray, predictions: Predictions) 
     table = cohorts.encoded.keys.iloc[rows].reset_index(drop=True)
     table["at_risk"] = at_risk_probability(predictions.probabilities)
     table["recorded_outcome"] = outcome_names(cohorts.encoded.labels[rows])
+    present = cohorts.encoded.present[rows]
+    table["no_data_in"] = [
+        ", ".join(m for m, has in zip(cohorts.encoded.modalities, flags) if not has) for flags in present
+    ]
     table["position"] = np.arange(len(rows))
     return table
 

@@ -66,6 +66,7 @@ def test_students_page_what_if(data_root):
     clean_summary = app.markdown[0].value
     assert "drives this prediction" in clean_summary
     assert clean_table["at_risk"].between(0, 1).all()
+    assert clean_table["no_data_in"].str.contains("assessments").any()
 
     set_what_if(app, "assessment history", "platform engagement", 1.0)
     perturbed_table = app.dataframe[0].value
@@ -80,6 +81,7 @@ def test_students_page_what_if(data_root):
 def test_representations_page_what_if(data_root):
     app = run_page("pages/2_Representations.py")
     assert len(app.get("plotly_chart")) == 2
+    assert any("have no point for it" in item.value for item in app.caption)
     set_what_if(app, "platform engagement", "assessment history", 0.8)
     captions = " ".join(item.value for item in app.caption)
     assert "Platform engagement is knocked out" in captions
