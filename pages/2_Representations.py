@@ -5,7 +5,7 @@ import streamlit as st
 
 from dsrsd.app import figures
 from dsrsd.app.context import page_context
-from dsrsd.app.state import MAX_MAP_LEARNERS, cached_predictions, student_table
+from dsrsd.app.state import MAX_MAP_LEARNERS, cached_predictions, course_rows, presentation_cohort, student_table
 from dsrsd.app.sidebar import MODALITY_LABELS
 from dsrsd.projection import fit_stream_maps, place_in_maps
 
@@ -45,28 +45,35 @@ def subset(predictions, rows: np.ndarray):
 
 
 context = page_context()
-if len(context.rows) < 5:
-    st.info(f"{context.course} has {len(context.rows)} learner(s); a map needs at least 5. Pick another course.")
+left, right = st.columns(2)
+whole_presentation = presentation_cohort(context.course)
+cohort = left.radio("Learners", [context.course, whole_presentation], horizontal=True, key="representations.cohort",
+                    format_func=lambda name: f"All modules of {name[2:]}" if name == whole_presentation else name)
+colour = COLOURS[right.radio("Colour by", list(COLOURS), horizontal=True, key="representations.colour")]
+rows = course_rows(context.cohorts, cohort)
+if len(rows) < 5:
+    st.info(f"{cohort} has {len(rows)} learner(s); a map needs at least 5. Pick another course.")
     st.stop()
 
-colour = COLOURS[st.radio("Colour by", list(COLOURS), horizontal=True, key="representations.colour")]
 selection = context.selection
 try:
-    maps, sample = cached_maps(selection.checkpoint, selection.device, context.data_dir, context.course)
+    maps, sample = cached_maps(selection.checkpoint, selection.device, context.data_dir, cohort)
 except ValueError as error:
-    st.warning(f"No map can be drawn for this course: {error}")
+    st.warning(f"No map can be drawn for these learners: {error}")
     st.stop()
-if len(context.rows) > len(sample):
-    st.caption(f"Showing a random sample of {len(sample)} of {len(context.rows)} learners to keep the maps responsive.")
+if len(rows) > len(sample):
+    st.caption(f"Showing a random sample of {len(sample)} of {len(rows)} learners to keep the maps responsive.")
 
-clean = cached_predictions(selection.checkpoint, selection.device, context.data_dir, context.course, ((), (), 0), True)
-table = student_table(context.cohorts, context.rows, clean).iloc[sample].reset_index(drop=True)
+clean = cached_predictions(selection.checkpoint, selection.device, context.data_dir, cohort, ((), (), 0), True)
+table = student_table(context.cohorts, rows, clean).iloc[sample].reset_index(drop=True)
 points = maps.points.merge(table.assign(learner=np.arange(len(table))), on="learner")
 
 moved = None
 perturbation = selection.perturbation
 if not perturbation.is_identity:
-    perturbed = subset(context.predictions(keep_codes=True), sample)
+    perturbed_all = cached_predictions(selection.checkpoint, selection.device, context.data_dir, cohort,
+                                       context.perturbation_key, True)
+    perturbed = subset(perturbed_all, sample)
     try:
         moved = place_in_maps(maps, perturbed, list(clean.shared)).merge(
             table.assign(learner=np.arange(len(table))), on="learner")

@@ -83,10 +83,22 @@ def cached_cohorts(checkpoint_path: str, device: str, data_dir: str) -> Cohorts:
     return Cohorts(encoded, split, test_first)
 
 
+ALL_MODULES = "*"
+
+
+def presentation_cohort(course: str) -> str:
+    """Return the cohort of every module of the course's presentation, such as "* 2014J"."""
+    return f"{ALL_MODULES} {course.split(' ')[1]}"
+
+
 def course_rows(cohorts: Cohorts, course: str) -> np.ndarray:
+    """Return the positions of a cohort's registrations: "MODULE PRESENTATION", or "* PRESENTATION"."""
     module, presentation = course.split(" ")
     keys = cohorts.encoded.keys
-    return np.flatnonzero((keys["code_module"] == module).to_numpy() & (keys["code_presentation"] == presentation).to_numpy())
+    chosen = (keys["code_presentation"] == presentation).to_numpy()
+    if module != ALL_MODULES:
+        chosen = chosen & (keys["code_module"] == module).to_numpy()
+    return np.flatnonzero(chosen)
 
 
 def perturbation_key(perturbation: Perturbation) -> tuple:

@@ -115,3 +115,14 @@ def test_model_card_lists_knockout_metrics(data_root):
     row = table.set_index("evaluation").loc["test, assessment history knocked out"]
     assert row["at_risk_auc"] >= 0.90
     set_what_if(app, "profile", "profile", 0.5)
+
+
+def test_representations_whole_presentation(data_root):
+    app = run_page("pages/2_Representations.py")
+    cohort = app.radio(key="representations.cohort")
+    cohort.set_value(cohort.options[1]).run()
+    assert not app.exception, [item.value for item in app.exception]
+    captions = " ".join(item.value for item in app.caption)
+    assert "random sample of 1000 of 11260 learners" in captions
+    app.radio(key="representations.colour").set_value("Module").run()
+    assert not app.exception
