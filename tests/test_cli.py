@@ -182,3 +182,9 @@ def test_predict_bad_split_exits_2(tmp_path, capsys):
         predict.main(["--checkpoint", str(tmp_path), "--data-dir", str(tmp_path), "--out", "x.csv", "--split", "dev"])
     assert exit_info.value.code == 2
     assert "invalid choice: 'dev'" in capsys.readouterr().err
+
+
+def test_train_bad_threads_exits_2(tmp_path, capsys):
+    argv = ["--data-dir", str(tmp_path), "--out", str(tmp_path / "model"), "--threads", "0"]
+    assert train.main(argv) == 2
+    assert "invalid --threads 0" in capsys.readouterr().err
