@@ -17,10 +17,11 @@ st.markdown(
     "- **Representations**: UMAP maps of the shared and private streams.\n"
     "- **Covariance**: how decorrelated the shared space is, and how orthogonal shared and private streams are.\n"
     "- **Model card**: metrics, configuration and versions of the checkpoint.\n\n"
-    "Use the sidebar to knock a modality out or make it noisy: every page updates."
+    "On the Students, Representations and Covariance pages, the sidebar's *What if...* controls knock a "
+    "modality out or make it noisy, and the page updates. The settings stay as you switch pages."
 )
 
-picked = model_ui()
+picked = model_ui(what_if=False)
 message = state.oulad_missing_message()
 if message:
     st.info(message)

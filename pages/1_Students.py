@@ -64,8 +64,9 @@ def detail_ui(context: PageContext, position: int, predictions) -> None:
                        key="students.gates")
     left.plotly_chart(figures.signed_bar(explanation.modality_values, figures.labelled(modalities),
                                          "Shapley value per modality (percentage points of at-risk probability)"), key="students.shapley")
-    left.caption(f"Exact Shapley values over the three modalities; they sum to the change from no modality "
-                 f"to all (completeness gap {explanation.completeness_gap:.1e}).")
+    left.caption(f"Shapley values answer: how much does this modality move the prediction, compared with "
+                 f"the model not seeing it at all? They are exact over the three modalities and sum to the change "
+                 f"from no modality to all (completeness gap {explanation.completeness_gap:.1e}).")
 
     available = [m for i, m in enumerate(modalities) if predictions.available[position, i]]
     if not available:
@@ -77,7 +78,15 @@ def detail_ui(context: PageContext, position: int, predictions) -> None:
     right.plotly_chart(figures.signed_bar(features.per_feature[top], [features.feature_names[i] for i in top],
                                           f"Integrated Gradients: {MODALITY_LABELS[modality].lower()} (percentage points)"),
                        key="students.features")
-    right.caption("Red raises the at-risk probability, blue lowers it. Sequence features are summed over steps.")
+    total = features.per_feature.sum() * 100
+    right.caption(
+        "Integrated Gradients answer a different question: how do this learner's values in the modality move "
+        "the prediction, compared with an average learner's (the baseline is the training mean of every "
+        "standardised feature, no category, and empty steps)? Red raises the at-risk probability, blue lowers "
+        "it. Sequence features are summed over steps. Single features can be large with opposite signs, "
+        f"because the bars add up to the baseline-to-learner change of {total:+.2f} percentage points "
+        f"(path-integral error {features.convergence_delta * 100:.2f})."
+    )
 
 
 context = page_context()

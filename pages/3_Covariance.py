@@ -14,6 +14,10 @@ st.caption("The decorrelation loss drives the off-diagonal of the shared covaria
 context = page_context()
 predictions = context.predictions(keep_codes=True)
 modalities = context.cohorts.encoded.modalities
+if not predictions.available.any():
+    st.info("No modality is available under the current what-if settings, so there are no codes to compare. "
+            "Turn a knockout off in the sidebar.")
+    st.stop()
 try:
     statistics = stream_statistics(predictions, modalities)
 except ValueError as error:

@@ -1,6 +1,7 @@
 """Model card: metrics, configuration, data form, seed and library versions of a checkpoint."""
 
 import pandas as pd
+import plotly.express as px
 import streamlit as st
 
 from dsrsd.app.context import model_ui
@@ -8,7 +9,7 @@ from dsrsd.app.sidebar import MODALITY_LABELS
 
 st.title("Model card")
 
-picked = model_ui()
+picked = model_ui(what_if=False)
 if picked is None:
     st.stop()
 _, checkpoint = picked
@@ -22,7 +23,7 @@ st.markdown(
     f"- **Dataset**: {data.get('dataset')}, cutoff **{data.get('cutoff')}**, engagement form "
     f"**{data.get('engagement_form')}**\n"
     f"- **Protocol**: {data.get('protocol')}\n"
-    f"- **Rows**: {data.get('rows')}\n"
+    f"- **Rows**: {', '.join(f'{name} {count:,}' for name, count in data.get('rows', {}).items())}\n"
     f"- **Seed**: {config.get('train', {}).get('seed')}; best epoch {metrics.get('best_epoch')}, "
     f"trained in {metrics.get('train_seconds')} s"
 )
@@ -41,7 +42,13 @@ if history:
     st.subheader("Training history")
     frame = pd.DataFrame([{"epoch": h["epoch"], **{f"loss: {k}": v for k, v in h["losses"].items()},
                            "validation at-risk AUC": h["validation"]["at_risk_auc"]} for h in history])
-    st.line_chart(frame.set_index("epoch")[["validation at-risk AUC"]], height=220)
+    left, right = st.columns(2)
+    left.plotly_chart(px.line(frame, x="epoch", y="validation at-risk AUC", markers=True,
+                              title="Validation at-risk AUC").update_layout(height=300), key="card.auc")
+    losses = frame.melt(id_vars="epoch", value_vars=[c for c in frame if c.startswith("loss: ")],
+                        var_name="term", value_name="value")
+    right.plotly_chart(px.line(losses, x="epoch", y="value", color="term", log_y=True,
+                               title="Training loss terms (log scale)").update_layout(height=300), key="card.losses")
     st.dataframe(frame, hide_index=True)
 
 left, right = st.columns(2)

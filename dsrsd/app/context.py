@@ -36,9 +36,9 @@ def _modalities(path: str, device: str) -> list[str]:
     return state.cached_checkpoint(path, device).modalities
 
 
-def model_ui() -> tuple[Selection, Checkpoint] | None:
+def model_ui(what_if: bool = True) -> tuple[Selection, Checkpoint] | None:
     """Draw the sidebar and load the chosen checkpoint; None (after a message) when that fails."""
-    selection = sidebar_ui(_modalities)
+    selection = sidebar_ui(_modalities, what_if)
     if selection is None:
         return None
     return selection, state.cached_checkpoint(selection.checkpoint, selection.device)

@@ -30,17 +30,24 @@ def labelled(modalities: list[str]) -> list[str]:
 
 
 def bar(values: np.ndarray, names: list[str], title: str, value_format: str = ".2f", colours=None) -> go.Figure:
+    values = np.asarray(values, dtype=float)
+    low, high = min(0.0, float(values.min(initial=0.0))), max(0.0, float(values.max(initial=0.0)))
+    span = (high - low) or 1.0
+    # Room beyond each bar end, so outside labels of negative bars do not overlap the category names.
+    value_range = [low - 0.3 * span if low < 0 else 0.0, high + 0.3 * span]
     figure = go.Figure(go.Bar(x=list(values), y=names, orientation="h", marker_color=colours,
                               texttemplate=f"%{{x:{value_format}}}", textposition="outside", cliponaxis=False))
     figure.update_layout(title=title, height=80 + 40 * len(names), margin=dict(l=10, r=60, t=40, b=10),
-                         yaxis=dict(autorange="reversed"))
+                         yaxis=dict(autorange="reversed"), xaxis=dict(range=value_range))
     return figure
 
 
 def signed_bar(values: np.ndarray, names: list[str], title: str) -> go.Figure:
     """Bar chart of contributions to a probability, drawn in percentage points (red raises, blue lowers)."""
-    colours = ["#d62728" if value > 0 else "#1f77b4" for value in values]
-    return bar(np.asarray(values) * 100, names, title, "+.2f", colours)
+    points = np.asarray(values, dtype=float) * 100
+    points[np.abs(points) < 0.005] = 0.0   # shows "+0.00", not "-0.00", for float noise around zero
+    colours = ["#d62728" if value > 0 else "#1f77b4" for value in points]
+    return bar(points, names, title, "+.2f", colours)
 
 
 def stream_map(points: pd.DataFrame, moved: pd.DataFrame | None, colour: str, title: str) -> go.Figure:
@@ -55,7 +62,9 @@ def stream_map(points: pd.DataFrame, moved: pd.DataFrame | None, colour: str, ti
             marker=dict(symbol="x", size=6, color="black"), text=moved["id_student"].astype(str),
             hovertemplate="perturbed %{text}<extra></extra>",
         ))
-    figure.update_layout(title=title, height=480, margin=dict(l=10, r=10, t=40, b=10), legend_title_text="")
+    figure.update_layout(title=title, height=520, margin=dict(l=10, r=10, t=40, b=10), legend_title_text="",
+                         legend=dict(orientation="h", yanchor="top", y=-0.02),
+                         coloraxis_colorbar=dict(title="At-risk"))
     figure.update_xaxes(showticklabels=False, title="")
     figure.update_yaxes(showticklabels=False, title="")
     return figure

@@ -27,14 +27,18 @@ class Selection:
     perturbation: Perturbation
 
 
-def _persistent(name: str, default):
-    """Return the widget key for `name`, seeded from its persistent copy."""
+def _persistent(name: str, default, options: list | None = None):
+    """Return the widget key for `name`, set from its persistent copy.
+
+    The key is set on every run, not only when missing: after a page switch the old page's widget
+    state is still in session state but is discarded when the new page draws its widget, so only
+    a value set through the session-state API carries over.
+    """
     stored = f"dsrsd.{name}"
     widget = f"sidebar.{name}"
-    if stored not in st.session_state:
+    if stored not in st.session_state or (options is not None and st.session_state[stored] not in options):
         st.session_state[stored] = default
-    if widget not in st.session_state:
-        st.session_state[widget] = st.session_state[stored]
+    st.session_state[widget] = st.session_state[stored]
     return widget
 
 
@@ -58,12 +62,10 @@ def checkpoint_ui(root: Path = CHECKPOINTS_DIR) -> tuple[str, str] | None:
     if not paths:
         st.sidebar.error(f"No checkpoint found in `{root}`. Train one with `python -m dsrsd.train ... --out {root}/NAME`.")
         return None
-    key = _persistent("checkpoint", paths[0])
-    if st.session_state[key] not in paths:
-        st.session_state[key] = paths[0]
+    key = _persistent("checkpoint", paths[0], paths)
     path = st.sidebar.selectbox("Checkpoint", paths, key=key, format_func=lambda p: Path(p).name,
                                 on_change=_keep, args=("checkpoint",))
-    key = _persistent("device", "auto")
+    key = _persistent("device", "auto", device_options())
     device = st.sidebar.selectbox("Device", device_options(), key=key, on_change=_keep, args=("device",),
                                   help="auto uses a CUDA GPU when one is available")
     return path, resolved_device(device)
@@ -88,17 +90,18 @@ def what_if_ui(modalities: list[str]) -> Perturbation:
 
 
 def course_ui(courses: list[str]) -> str:
-    key = _persistent("course", courses[0])
-    if st.session_state[key] not in courses:
-        st.session_state[key] = courses[0]
+    key = _persistent("course", courses[0], courses)
     return st.sidebar.selectbox(
         "Course (module and presentation)", courses, key=key, on_change=_keep, args=("course",),
         help="2014J presentations are the held-out test set; the others were used for training",
     )
 
 
-def sidebar_ui(modalities_of) -> Selection | None:
-    """Draw the shared sidebar; `modalities_of(path, device)` returns a checkpoint's modalities."""
+def sidebar_ui(modalities_of, what_if: bool = True) -> Selection | None:
+    """Draw the shared sidebar; `modalities_of(path, device)` returns a checkpoint's modalities.
+
+    Pages that ignore the what-if settings pass `what_if=False`; the settings are kept for the others.
+    """
     picked = checkpoint_ui()
     if picked is None:
         return None
@@ -108,4 +111,4 @@ def sidebar_ui(modalities_of) -> Selection | None:
     except CheckpointError as error:
         st.error(f"This checkpoint cannot be loaded: {error}. Pick another one in the sidebar.")
         return None
-    return Selection(path, device, what_if_ui(modalities))
+    return Selection(path, device, what_if_ui(modalities) if what_if else Perturbation())

@@ -105,7 +105,7 @@ def test_covariance_page_all_knocked_out(data_root):
         toggle.set_value(True)
     app.run()
     assert not app.exception
-    assert any("too few learners" in item.value for item in app.info)
+    assert any("No modality is available" in item.value for item in app.info)
 
 
 def test_model_card_lists_knockout_metrics(data_root):
@@ -114,7 +114,24 @@ def test_model_card_lists_knockout_metrics(data_root):
     assert "test" in set(table["evaluation"])
     row = table.set_index("evaluation").loc["test, assessment history knocked out"]
     assert row["at_risk_auc"] >= 0.90
-    set_what_if(app, "profile", "profile", 0.5)
+    assert len(app.sidebar.toggle) == 0
+
+
+def test_what_if_survives_page_switches(data_root):
+    app = run_page("app.py")
+    app.switch_page("pages/1_Students.py").run()
+    app.sidebar.selectbox[2].set_value("GGG 2014J").run()
+    set_what_if(app, "assessment history", "platform engagement", 2.0)
+    for page in ["pages/3_Covariance.py", "pages/4_Model_card.py", "pages/3_Covariance.py", "pages/1_Students.py"]:
+        app.switch_page(page).run()
+        assert not app.exception, [item.value for item in app.exception]
+        if page.endswith("Model_card.py"):
+            continue
+        toggles = {toggle.label: toggle.value for toggle in app.sidebar.toggle}
+        sliders = {slider.label: slider.value for slider in app.sidebar.slider}
+        assert toggles["Knock out assessment history"] is True, page
+        assert sliders["Noise on platform engagement (std)"] == 2.0, page
+        assert app.sidebar.selectbox[2].value == "GGG 2014J", page
 
 
 def test_representations_whole_presentation(data_root):
