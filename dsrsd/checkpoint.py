@@ -165,8 +165,9 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -
     try:
         model.load_state_dict(weights, strict=True)
     except RuntimeError as error:
+        details = [line.strip() for line in str(error).splitlines()[1:] if line.strip()]
         raise CheckpointError(
-            f"{weights_path} does not match the architecture in {CONFIG_FILE} ({str(error).splitlines()[0]}); "
+            f"{weights_path} does not match the architecture in {CONFIG_FILE} ({details[0] if details else error}); "
             "the two files come from different trainings"
         ) from error
     model.to(device).eval()
@@ -189,6 +190,13 @@ def _read_config(directory: Path) -> dict:
     if version > FORMAT_VERSION:
         raise CheckpointError(
             f"{path}: format_version {version} is newer than this dsrsd supports ({FORMAT_VERSION}); upgrade dsrsd"
+        )
+    data_form = config.get("data", {}).get("engagement_form") if isinstance(config.get("data"), dict) else None
+    schema_form = config.get("schema", {}).get("engagement_form") if isinstance(config.get("schema"), dict) else None
+    if data_form != schema_form:
+        raise CheckpointError(
+            f"{path}: data.engagement_form {data_form!r} differs from schema.engagement_form {schema_form!r}; "
+            "the file was edited by hand, so restore it or retrain"
         )
     if config.get("architecture") != ARCHITECTURE:
         raise CheckpointError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 
 
@@ -15,6 +16,9 @@ class ModelConfig:
     num_classes: int = 4         # Distinction, Pass, Fail, Withdrawn
 
     def __post_init__(self):
+        for name in ("hidden_size", "align_size"):
+            _require(self, name, getattr(self, name) >= 1, "use 1 or more")
+        _require(self, "dropout", 0 <= self.dropout < 1, "use a value in [0, 1)")
         if self.sequence_encoder != "gru":
             raise ValueError(f"invalid sequence_encoder {self.sequence_encoder!r}: only 'gru' is implemented")
         if self.fusion not in ("gated", "mean"):
@@ -31,6 +35,13 @@ class LossConfig:
     orthogonality_weight: float = 1.0
     temperature: float = 0.2           # InfoNCE temperature; 0.1-0.5 is the usual range
 
+    def __post_init__(self):
+        for name in ("task_weight", "contrastive_weight", "alignment_weight", "decorrelation_weight",
+                     "variance_weight", "orthogonality_weight"):
+            value = getattr(self, name)
+            _require(self, name, math.isfinite(value) and value >= 0, "use a finite weight of 0 or more")
+        _require(self, "temperature", math.isfinite(self.temperature) and self.temperature > 0, "use a value above 0")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -41,6 +52,20 @@ class TrainConfig:
     modality_dropout: float = 0.25     # chance of knocking out each present modality of a training row
     patience: int = 5                  # epochs without a better validation at-risk AUC before stopping
     seed: int = 0
+
+    def __post_init__(self):
+        _require(self, "epochs", self.epochs >= 1, "use 1 or more")
+        _require(self, "batch_size", self.batch_size >= 2, "use 2 or more, because the alignment losses compare rows")
+        _require(self, "learning_rate", math.isfinite(self.learning_rate) and self.learning_rate >= 0, "use 0 or more")
+        _require(self, "weight_decay", math.isfinite(self.weight_decay) and self.weight_decay >= 0, "use 0 or more")
+        _require(self, "modality_dropout", 0 <= self.modality_dropout < 1, "use a probability in [0, 1)")
+        _require(self, "patience", self.patience >= 1, "use 1 or more")
+        _require(self, "seed", self.seed >= 0, "use 0 or more")
+
+
+def _require(config, name: str, valid: bool, fix: str) -> None:
+    if not valid:
+        raise ValueError(f"invalid {type(config).__name__}.{name} {getattr(config, name)!r}: {fix}")
 
 
 def config_from_dict(cls, values: dict):

@@ -10,6 +10,7 @@ import json
 import sys
 
 from dsrsd.checkpoint import CheckpointError, load_checkpoint
+from dsrsd.cli import show_warnings_plainly
 from dsrsd.data import DataError
 from dsrsd.inference import predict
 from dsrsd.metrics import outcome_metrics
@@ -22,14 +23,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dsrsd.evaluate", description=__doc__.splitlines()[0])
     add_common_arguments(parser)
     args = parser.parse_args(argv)
+    show_warnings_plainly()
     try:
         checkpoint = load_checkpoint(args.checkpoint, resolve_device(args.device))
         perturbation = perturbation_from_args(args, checkpoint.modalities)
         encoded = encode_for_checkpoint(checkpoint, args.data_dir, "test")
+        probabilities = predict(checkpoint.model, encoded, perturbation).probabilities
     except (CheckpointError, DataError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    metrics = outcome_metrics(encoded.labels, predict(checkpoint.model, encoded, perturbation).probabilities)
+    metrics = outcome_metrics(encoded.labels, probabilities)
     print(json.dumps(metrics, indent=2))
     return 0
 

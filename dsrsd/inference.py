@@ -63,8 +63,14 @@ def predict(model: DSRSDNet, encoded: Encoded, perturbation: Perturbation | None
         return np.concatenate(chunks) if chunks else np.zeros((0, width), dtype=np.float32)
 
     num_classes = model.config.num_classes
+    probabilities = join(parts["probabilities"], num_classes)
+    if not np.isfinite(probabilities).all():
+        raise ValueError(
+            f"the model returned non-finite probabilities for {int((~np.isfinite(probabilities)).any(axis=1).sum())} "
+            f"learner(s) under {perturbation}; the inputs overflow, so lower the noise level"
+        )
     return Predictions(
-        probabilities=join(parts["probabilities"], num_classes),
+        probabilities=probabilities,
         gates=join(parts["gates"], len(encoded.modalities)),
         available=join(parts["available"], len(encoded.modalities)).astype(bool),
         shared={m: np.concatenate(v) for m, v in codes["shared"].items()} if keep_codes else {},

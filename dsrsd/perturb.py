@@ -45,6 +45,8 @@ def parse_noise(options: list[str] | None) -> dict[str, float]:
             std = float("nan")
         if not sep or not name or not np.isfinite(std) or std < 0:
             raise ValueError(f"invalid --noise {option!r}: use MODALITY=STD with STD a number of 0 or more, e.g. engagement=0.5")
+        if name in noise:
+            raise ValueError(f"invalid --noise {option!r}: {name} already has noise {noise[name]}; give each modality once")
         noise[name] = std
     return noise
 

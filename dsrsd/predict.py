@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from dsrsd.checkpoint import CheckpointError, load_checkpoint
+from dsrsd.cli import show_warnings_plainly
 from dsrsd.data import OUTCOME_CLASSES, DataError
 from dsrsd.inference import predict
 from dsrsd.metrics import at_risk_probability
@@ -32,7 +33,8 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def perturbation_from_args(args, modalities: list[str]) -> Perturbation:
-    perturbation = Perturbation(knockout=tuple(args.knockout), noise=parse_noise(args.noise), seed=args.seed)
+    knockout = tuple(dict.fromkeys(args.knockout))   # a modality named twice is knocked out once
+    perturbation = Perturbation(knockout=knockout, noise=parse_noise(args.noise), seed=args.seed)
     perturbation.validate(modalities)
     return perturbation
 
@@ -51,14 +53,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="test", choices=SPLITS, help="registrations to predict (default: test)")
     parser.add_argument("--out", required=True, help="CSV file to write")
     args = parser.parse_args(argv)
+    show_warnings_plainly()
     try:
         checkpoint = load_checkpoint(args.checkpoint, resolve_device(args.device))
         perturbation = perturbation_from_args(args, checkpoint.modalities)
         encoded = encode_for_checkpoint(checkpoint, args.data_dir, args.split)
+        probabilities = predict(checkpoint.model, encoded, perturbation).probabilities
     except (CheckpointError, DataError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    table = prediction_table(encoded, predict(checkpoint.model, encoded, perturbation).probabilities)
+    table = prediction_table(encoded, probabilities)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)

@@ -11,11 +11,13 @@ import logging
 import sys
 import time
 from dataclasses import fields
+from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from dsrsd.checkpoint import save_checkpoint
+from dsrsd.cli import show_warnings_plainly
 from dsrsd.config import LossConfig, ModelConfig, TrainConfig
 from dsrsd.data import DataError, parse_cutoff
 from dsrsd.inference import predict
@@ -51,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     # with other work on the machine two OpenMP threads spin and an epoch can take a minute.
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads for torch; one is fastest for this small model (default: %(default)s)")
+    parser.add_argument("--overwrite", action="store_true", help="replace the checkpoint at --out if it exists")
     parser.add_argument("--quiet", action="store_true", help="hide the progress bar")
     return parser
 
@@ -68,6 +71,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: invalid --threads {args.threads}: use 1 or more", file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads)
+    show_warnings_plainly()
+    if Path(args.out).exists() and not args.overwrite:
+        print(f"error: {args.out} already exists; pass --overwrite to replace it, or choose another --out",
+              file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         cutoff = parse_cutoff(args.cutoff)
@@ -83,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"data: {len(data.encoded)} registrations, engagement form {data.encoder.state['engagement_form']}, "
           f"cutoff {cutoff}; loaded in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    present = data.encoded.present.sum(axis=0)
+    print("data: registrations with a record in each modality: " + ", ".join(
+        f"{m} {int(count):,}" for m, count in zip(data.encoded.modalities, present)), file=sys.stderr)
 
     train = data.encoded.subset(data.split == "train")
     validation = data.encoded.subset(data.split == "validation")

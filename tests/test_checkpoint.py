@@ -206,3 +206,15 @@ def test_unknown_model_field(saved):
     rewrite_config(saved, lambda config: config["model"].update(depth=3))
     with pytest.raises(CheckpointError, match="invalid model or schema section .*unknown ModelConfig field"):
         load_checkpoint(saved)
+
+
+def test_mismatch_detail_named(saved):
+    rewrite_config(saved, lambda config: config["model"].update(hidden_size=16))
+    with pytest.raises(CheckpointError, match="size mismatch for"):
+        load_checkpoint(saved)
+
+
+def test_edited_engagement_form(saved):
+    rewrite_config(saved, lambda config: config["data"].update(engagement_form="course_totals"))
+    with pytest.raises(CheckpointError, match="data.engagement_form 'course_totals' differs from schema"):
+        load_checkpoint(saved)

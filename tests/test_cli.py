@@ -188,3 +188,35 @@ def test_train_bad_threads_exits_2(tmp_path, capsys):
     argv = ["--data-dir", str(tmp_path), "--out", str(tmp_path / "model"), "--threads", "0"]
     assert train.main(argv) == 2
     assert "invalid --threads 0" in capsys.readouterr().err
+
+
+def test_train_existing_out_exits_2(trained, oulad_dir, capsys):
+    checkpoint, _ = trained
+    before = (checkpoint / "model.safetensors").read_bytes()
+    assert train.main(["--data-dir", str(oulad_dir), "--out", str(checkpoint), "--epochs", "1"]) == 2
+    assert "pass --overwrite to replace it" in capsys.readouterr().err
+    assert (checkpoint / "model.safetensors").read_bytes() == before
+
+
+def test_train_invalid_epochs_exits_2(tmp_path, capsys):
+    argv = ["--data-dir", str(tmp_path), "--out", str(tmp_path / "model"), "--epochs", "0"]
+    assert train.main(argv) == 2
+    assert "invalid TrainConfig.epochs 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [predict, evaluate])
+def test_overflowing_noise_exits_2(trained, oulad_dir, tmp_path, capsys, command):
+    checkpoint, _ = trained
+    argv = ["--checkpoint", str(checkpoint), "--data-dir", str(oulad_dir), "--noise", "profile=1e30"]
+    if command is predict:
+        argv += ["--out", str(tmp_path / "nan.csv")]
+    assert command.main(argv) == 2
+    assert "non-finite probabilities" in capsys.readouterr().err
+    assert not (tmp_path / "nan.csv").exists()
+
+
+def test_noise_twice_exits_2(trained, oulad_dir, capsys):
+    checkpoint, _ = trained
+    argv = ["--checkpoint", str(checkpoint), "--data-dir", str(oulad_dir), "--noise", "engagement=0.5", "engagement=1"]
+    assert evaluate.main(argv) == 2
+    assert "engagement already has noise 0.5" in capsys.readouterr().err

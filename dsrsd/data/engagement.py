@@ -29,8 +29,9 @@ PRECOURSE = "precourse_clicks"
 
 # Courses start on day 0, but the VLE opens earlier: the log starts at day -25.
 FIRST_WEEK = -4
-# The maximum presentation length is 269 days, so week 38 (days 266-272) is the last week.
-LAST_WEEK = 38
+# The longest presentation has 269 days, so week 38 (days 266-272) is the last week.
+LONGEST_PRESENTATION = 269
+LAST_WEEK = LONGEST_PRESENTATION // 7
 
 GROUP_COLUMNS = [
     "content_resource_sum_click", "assessment_and_feedback_sum_click", "navigation_pages_sum_click",
@@ -80,8 +81,24 @@ def build_engagement(keys: pd.DataFrame, tables: OuladTables, cutoff: str | int)
     return _precourse(keys, tables)
 
 
-def _join_per_registration(keys: pd.DataFrame, table: pd.DataFrame, columns: list[str], name: str) -> np.ndarray:
+def _join_per_registration(keys: pd.DataFrame, table: pd.DataFrame, columns: list[str], name: str,
+                           covers_every_registration: bool = False) -> np.ndarray:
+    """Join a per-registration table onto `keys`; a registration without a row gets zeros.
+
+    With `covers_every_registration`, a presentation with no row at all is reported, because such a
+    table has a row for every registration (zeros included), so a missing presentation means a
+    truncated file rather than learners without clicks.
+    """
     merged = keys.merge(table[REGISTRATION_KEY + columns], on=REGISTRATION_KEY, how="left", validate="one_to_one")
+    if covers_every_registration:
+        found = merged[columns[0]].notna().groupby([merged["code_module"], merged["code_presentation"]]).any()
+        absent = [f"{m} {p}" for (m, p), any_row in found.items() if not any_row]
+        if absent:
+            warnings.warn(
+                f"{name}: no row for the presentation(s) {absent[:5]} ({len(absent)} in all); their learners "
+                "get zero clicks. This table normally has a row for every registration, so check the file",
+                stacklevel=4,
+            )
     unmatched = len(table) - int(merged[columns[0]].notna().sum())
     if unmatched:
         warnings.warn(
@@ -89,15 +106,12 @@ def _join_per_registration(keys: pd.DataFrame, table: pd.DataFrame, columns: lis
             stacklevel=4,
         )
     values = merged[columns].fillna(0.0).to_numpy(np.float64)
-    negative = values < 0
-    if negative.any():
-        raise DataError(f"{name}: {int(negative.sum())} negative click count(s); clicks must be 0 or more")
     return values
 
 
 def _course_totals(keys: pd.DataFrame, tables: OuladTables) -> EngagementArrays:
     totals = _join_per_registration(keys, tables.clicks_by_group, GROUP_COLUMNS,
-                                    "derived/vle_clicks_by_group_per_registration")
+                                    "derived/vle_clicks_by_group_per_registration", covers_every_registration=True)
     if tables.precourse_clicks is not None:
         precourse = _join_per_registration(keys, tables.precourse_clicks, PRECOURSE_COLUMNS,
                                            "derived/vle_precourse_clicks_per_registration")
@@ -162,7 +176,11 @@ def _weekly_clicks(keys: pd.DataFrame, tables: OuladTables, cutoff: str | int) -
         )
         activity_types.append("(unknown site)")
     if (clicks["clicks"] < 0).any():
-        raise DataError(f"{source}: negative sum_click values; clicks must be 0 or more")
+        example = clicks.loc[clicks["clicks"] < 0].iloc[0]
+        raise DataError(
+            f"{source}: column sum_click has negative values (week {int(example['week'])} of registration "
+            f"{keys.iloc[int(example['row'])].tolist()} sums to {example['clicks']}); clicks must be 0 or more"
+        )
 
     values = np.zeros((len(keys), weeks, len(activity_types)), dtype=np.float32)
     week_index = clicks["week"].clip(FIRST_WEEK, last_week).to_numpy() - FIRST_WEEK
@@ -177,7 +195,7 @@ def _weekly_clicks(keys: pd.DataFrame, tables: OuladTables, cutoff: str | int) -
 def _last_visible_week(keys: pd.DataFrame, tables: OuladTables, cutoff: str | int) -> np.ndarray:
     """Return each registration's last week with a step: its course end, or the cutoff if earlier."""
     lengths = keys.merge(tables.courses, on=["code_module", "code_presentation"], how="left")
-    last_day = lengths["module_presentation_length"].fillna(LAST_WEEK * 7).to_numpy(np.int64)
+    last_day = lengths["module_presentation_length"].fillna(LONGEST_PRESENTATION).to_numpy(np.int64)
     if cutoff != "end":
         last_day = np.minimum(last_day, cutoff)
     return np.minimum(last_day // 7, LAST_WEEK)

@@ -12,6 +12,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 REGISTRATION_KEY = ["code_module", "code_presentation", "id_student"]
@@ -81,14 +82,36 @@ NULLABLE = {
 }
 
 
+# Valid ranges of numeric columns, as (minimum, maximum); None leaves a side open.
+RANGES: dict[str, dict[str, tuple[float | None, float | None]]] = {
+    "studentInfo": {"num_of_prev_attempts": (0, None), "studied_credits": (0, None)},
+    "courses": {"module_presentation_length": (1, None)},
+    "assessments": {"weight": (0, 100)},
+    "studentAssessment": {"is_banked": (0, 1), "score": (0, 100)},
+    "studentVle": {"sum_click": (0, None)},
+    "derived/vle_clicks_by_group_per_registration": {
+        column: (0, None) for column in [
+            "content_resource_sum_click", "assessment_and_feedback_sum_click", "navigation_pages_sum_click",
+            "interaction_and_discussion_sum_click", "tool_sum_click",
+        ]
+    },
+    "derived/vle_precourse_clicks_per_registration": {"pre_course_clicks": (0, None), "pre_course_interaction_rows": (0, None)},
+}
+
+# Tables without which no registration can be built; an empty one is an error, not a warning.
+EMPTY_IS_ERROR = {"studentInfo", "studentRegistration", "courses", "assessments"}
+
+
 class DataError(ValueError):
     """A data file is missing, malformed or inconsistent; the message names file, column and value."""
 
 
 def find_table(data_dir: Path, name: str) -> Path | None:
-    """Return the path of table `name` as `.csv` or `.csv.gz` in `data_dir`, or None."""
-    for suffix in (".csv", ".csv.gz"):
-        path = Path(data_dir) / f"{name}{suffix}"
+    """Return the path of table `name` as `.csv` (preferred) or `.csv.gz` in `data_dir`, or None."""
+    plain, compressed = Path(data_dir) / f"{name}.csv", Path(data_dir) / f"{name}.csv.gz"
+    if plain.is_file() and compressed.is_file():
+        warnings.warn(f"both {plain.name} and {compressed.name} are in {data_dir}; reading {plain.name}", stacklevel=2)
+    for path in (plain, compressed):
         if path.is_file():
             return path
     return None
@@ -124,6 +147,8 @@ def read_table(path: Path, name: str) -> pd.DataFrame:
     schema = SCHEMAS[name]
     try:
         frame = pd.read_csv(path, na_values=["?"], keep_default_na=True, dtype=str, on_bad_lines="error")
+    except pd.errors.EmptyDataError as error:
+        raise DataError(f"{path}: the file is empty; expected a header line with the columns {list(schema)}") from error
     except pd.errors.ParserError as error:
         raise DataError(f"{path}: malformed CSV ({error}); every row must have the header's fields") from error
     except (OSError, EOFError, UnicodeDecodeError) as error:
@@ -145,16 +170,41 @@ def read_table(path: Path, name: str) -> pd.DataFrame:
                 f"{int(rows[0]) + 1}); this column must always be filled"
             )
 
+        if kind == "int" and column not in nullable:
+            frame[column] = frame[column].astype("int64")
+    _check_ranges(frame, name, path)
+    if frame.empty and name in EMPTY_IS_ERROR:
+        raise DataError(f"{path}: the table has a header but no data rows; the model needs its rows")
+    if frame.empty:
+        warnings.warn(f"{path}: the table has no data rows", stacklevel=3)
+
     key = UNIQUE_KEYS.get(name)
     if key is not None:
         repeated = frame.duplicated(key, keep=False)
         if repeated.any():
-            example = frame.loc[repeated, key].iloc[0].to_dict()
+            example = {column: _plain(value) for column, value in frame.loc[repeated, key].iloc[0].items()}
             raise DataError(
                 f"{path}: {int(repeated.sum())} rows repeat the key {key} (for example {example}); "
                 "each key must appear once, so remove the duplicates"
             )
     return frame
+
+
+def _plain(value):
+    """Return a numpy scalar as a Python one, so messages show 11391, not np.float64(11391.0)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _check_ranges(frame: pd.DataFrame, name: str, path: Path) -> None:
+    for column, (low, high) in RANGES.get(name, {}).items():
+        values = frame[column]
+        bad = (values < low if low is not None else False) | (values > high if high is not None else False)
+        if bad.any():
+            bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+            raise DataError(
+                f"{path}: column {column} has {int(bad.sum())} value(s) out of range, for example "
+                f"{_plain(values[bad].iloc[0])!r} at data row {int(values.index[bad][0]) + 1}; values must be {bounds}"
+            )
 
 
 def _convert_column(values: pd.Series, kind: str, path: Path, column: str) -> pd.Series:
@@ -172,7 +222,7 @@ def _convert_column(values: pd.Series, kind: str, path: Path, column: str) -> pd
         fractional = numbers.notna() & (numbers != numbers.round())
         if fractional.any():
             raise DataError(
-                f"{path}: column {column} expects whole numbers, but found {numbers[fractional].iloc[0]!r}"
+                f"{path}: column {column} expects whole numbers, but found {_plain(numbers[fractional].iloc[0])!r}"
             )
     return numbers.astype("float64")
 
@@ -225,7 +275,7 @@ def load_tables(data_dir: str | Path) -> OuladTables:
             )
         hashes["studentVle"] = file_sha256(student_vle)
 
-    _check_registrations(frames["studentInfo"], frames["studentRegistration"], data_dir)
+    _check_registrations(frames["studentInfo"], frames["studentRegistration"], frames["courses"], data_dir)
     return OuladTables(
         student_info=frames["studentInfo"],
         registration=frames["studentRegistration"],
@@ -240,7 +290,7 @@ def load_tables(data_dir: str | Path) -> OuladTables:
     )
 
 
-def _check_registrations(info: pd.DataFrame, registration: pd.DataFrame, data_dir: Path) -> None:
+def _check_registrations(info: pd.DataFrame, registration: pd.DataFrame, courses: pd.DataFrame, data_dir: Path) -> None:
     info_keys = pd.MultiIndex.from_frame(info[REGISTRATION_KEY])
     registration_keys = pd.MultiIndex.from_frame(registration[REGISTRATION_KEY])
     only_info = info_keys.difference(registration_keys)
@@ -248,6 +298,15 @@ def _check_registrations(info: pd.DataFrame, registration: pd.DataFrame, data_di
         raise DataError(
             f"{data_dir}: {len(only_info)} registration(s) of studentInfo have no row in "
             f"studentRegistration, for example {only_info[0]}; both tables must hold the same keys"
+        )
+    presentations = info[["code_module", "code_presentation"]].drop_duplicates()
+    unknown = presentations.merge(courses, on=["code_module", "code_presentation"], how="left", indicator=True)
+    unknown = unknown[unknown["_merge"] == "left_only"]
+    if len(unknown):
+        names = [f"{m} {p}" for m, p in unknown[["code_module", "code_presentation"]].itertuples(index=False)]
+        warnings.warn(
+            f"courses: no row for {len(names)} presentation(s) of studentInfo {names[:5]}; their length is "
+            "unknown, so undated assessments and weekly clicks assume the longest presentation (269 days)", stacklevel=3,
         )
     only_registration = registration_keys.difference(info_keys)
     if len(only_registration):

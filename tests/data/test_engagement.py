@@ -6,6 +6,7 @@ written here for three AAA 2013J registrations, with real id_site values from vl
 
 from __future__ import annotations
 
+import copy
 import csv
 import shutil
 import warnings
@@ -216,7 +217,21 @@ def test_derived_row_without_registration(mini_oulad_dir):
 
 
 def test_negative_clicks(mini_oulad_dir):
-    tables = load_tables(mini_oulad_dir)
-    tables.clicks_by_group.loc[0, "tool_sum_click"] = -4.0
-    with pytest.raises(DataError, match="vle_clicks_by_group_per_registration: 1 negative click count"):
-        build_oulad(tables, "end")
+    path = mini_oulad_dir / "derived" / "vle_clicks_by_group_per_registration.csv"
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame.loc[0, "tool_sum_click"] = "-4"
+    frame.to_csv(path, index=False)
+    with pytest.raises(DataError, match="column tool_sum_click has 1 value\\(s\\) out of range, for example -4") as error:
+        load_tables(mini_oulad_dir)
+    assert "vle_clicks_by_group_per_registration.csv" in str(error.value)
+
+
+def test_presentation_missing_from_totals(oulad_tables):
+    tables = copy.copy(oulad_tables)
+    totals = oulad_tables.clicks_by_group
+    tables.clicks_by_group = totals[~((totals["code_module"] == "AAA") & (totals["code_presentation"] == "2014J"))]
+    with pytest.warns(UserWarning, match="no row for the presentation\\(s\\) \\['AAA 2014J'\\]"):
+        raw = build_oulad(tables, "end")
+    aaa = ((raw.keys["code_module"] == "AAA") & (raw.keys["code_presentation"] == "2014J")).to_numpy()
+    assert aaa.sum() == 365
+    assert raw.engagement.values[aaa, :5].sum() == 0

@@ -235,3 +235,9 @@ def test_unregistered_submission_warns(oulad_tables, raw_end):
     with pytest.warns(UserWarning, match="studentAssessment: 2 row\\(s\\) belong to a student with no registration"):
         rebuilt = build_oulad(tables, "end")
     assert len(rebuilt) == len(raw_end)
+
+
+def test_cutoff_after_every_course_warns(oulad_tables):
+    with pytest.warns(UserWarning, match="cutoff day 400 is after the end of every presentation \\(day 269\\)"):
+        raw = build_oulad(oulad_tables, 400)
+    assert raw.engagement.form == "precourse_clicks"

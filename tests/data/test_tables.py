@@ -174,3 +174,54 @@ def test_registration_without_info_warns(mini_oulad_dir):
     with pytest.warns(UserWarning, match="studentRegistration: 1 row\\(s\\) have no studentInfo row"):
         tables = load_tables(mini_oulad_dir)
     assert len(tables.registration) == len(tables.student_info) + 1
+
+
+def test_empty_file_names_path(mini_oulad_dir):
+    (mini_oulad_dir / "studentInfo.csv").write_text("")
+    with pytest.raises(DataError, match="studentInfo.csv: the file is empty"):
+        load_tables(mini_oulad_dir)
+
+
+def test_header_only_required_table(mini_oulad_dir):
+    edit_table(mini_oulad_dir / "courses.csv", lambda frame: frame.iloc[:0])
+    with pytest.raises(DataError, match="courses.csv: the table has a header but no data rows"):
+        load_tables(mini_oulad_dir)
+
+
+def test_header_only_submissions_warn(mini_oulad_dir):
+    edit_table(mini_oulad_dir / "studentAssessment.csv", lambda frame: frame.iloc[:0])
+    with pytest.warns(UserWarning, match="studentAssessment.csv: the table has no data rows"):
+        tables = load_tables(mini_oulad_dir)
+    assert tables.student_assessment.empty
+
+
+def test_out_of_range_value(mini_oulad_dir):
+    def negative_credits(frame):
+        frame.loc[3, "studied_credits"] = "-60"
+        return frame
+
+    edit_table(mini_oulad_dir / "studentInfo.csv", negative_credits)
+    with pytest.raises(DataError) as error:
+        load_tables(mini_oulad_dir)
+    message = str(error.value)
+    assert "column studied_credits has 1 value(s) out of range, for example -60 at data row 4" in message
+    assert "values must be at least 0" in message
+
+
+def test_plain_and_gzip_both_present(mini_oulad_dir):
+    frame = pd.read_csv(mini_oulad_dir / "courses.csv")
+    frame.to_csv(mini_oulad_dir / "courses.csv.gz", index=False)
+    with pytest.warns(UserWarning, match="both courses.csv and courses.csv.gz .* reading courses.csv"):
+        load_tables(mini_oulad_dir)
+
+
+def test_presentation_missing_from_courses(mini_oulad_dir):
+    edit_table(mini_oulad_dir / "courses.csv",
+               lambda frame: frame[~((frame["code_module"] == "AAA") & (frame["code_presentation"] == "2013J"))])
+    with pytest.warns(UserWarning, match="courses: no row for 1 presentation\\(s\\) of studentInfo \\['AAA 2013J'\\]"):
+        load_tables(mini_oulad_dir)
+
+
+def test_student_ids_are_integers(oulad_tables):
+    assert oulad_tables.student_info["id_student"].dtype == "int64"
+    assert oulad_tables.student_assessment["id_student"].dtype == "int64"
