@@ -1,4 +1,4 @@
-"""UMAP maps of the shared and private streams, fitted on clean codes and reused for perturbed ones."""
+"""UMAP maps of the shared (or aligned) and private streams, fitted on clean codes and reused for perturbed ones."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ MIN_POINTS = 5
 
 @dataclass
 class StreamMaps:
-    """One fitted UMAP per stream ("shared", "private") over (learner, modality) points."""
+    """One fitted UMAP per stream (for example "aligned" and "private") over (learner, modality) points."""
 
     reducers: dict
     codes: dict[str, np.ndarray]   # stream -> the clean codes each map was fitted on
@@ -36,9 +36,12 @@ def stream_points(predictions: Predictions, modalities: list[str], stream: str) 
     return stacked, pd.concat(index, ignore_index=True)
 
 
-def fit_stream_maps(predictions: Predictions, modalities: list[str], seed: int = 0,
-                    n_neighbors: int = 15, n_epochs: int = 200) -> StreamMaps:
-    """Fit a 2-D UMAP of the shared and of the private codes of the available modalities.
+def fit_stream_maps(predictions: Predictions, modalities: list[str], streams: tuple[str, ...] = ("aligned", "private"),
+                    seed: int = 0, n_neighbors: int = 15, n_epochs: int = 200) -> StreamMaps:
+    """Fit a 2-D UMAP per stream over the codes of the available modalities.
+
+    Streams are fields of `Predictions`: "shared" (each modality's shared code), "aligned" (the
+    shared code after the alignment head, the space where the modalities are compared) or "private".
 
     Raises:
         ValueError: fewer than MIN_POINTS codes, or codes that are not finite.
@@ -46,7 +49,7 @@ def fit_stream_maps(predictions: Predictions, modalities: list[str], seed: int =
     import umap
 
     reducers, fitted_codes, frames = {}, {}, []
-    for stream in ("shared", "private"):
+    for stream in streams:
         codes, index = stream_points(predictions, modalities, stream)
         if len(codes) < MIN_POINTS:
             raise ValueError(f"only {len(codes)} {stream} code(s) to project; a map needs at least {MIN_POINTS}")

@@ -14,14 +14,19 @@ st.caption("Each point is one learner's code in one modality. Shared codes of on
            "together across modalities; private codes keep what only that modality knows.")
 
 COLOURS = {"Recorded outcome": "recorded_outcome", "Module": "code_module", "Predicted risk": "at_risk"}
+SHARED_STREAMS = {
+    "aligned": "Shared stream, aligned space (after the alignment head)",
+    "shared": "Shared stream, each modality's shared code (before the alignment head)",
+}
 
 
 @st.cache_resource(max_entries=8, show_spinner="Fitting the UMAP maps...")
-def cached_maps(checkpoint: str, device: str, data_dir: str, course: str):
+def cached_maps(checkpoint: str, device: str, data_dir: str, course: str, shared_stream: str):
     """Fit the maps on the clean codes of the course; shared read-only by every session."""
     predictions = cached_predictions(checkpoint, device, data_dir, course, ((), (), 0), True)
     sample = sample_rows(len(predictions.probabilities))
-    return fit_stream_maps(subset(predictions, sample), modalities_of(predictions)), sample
+    streams = (shared_stream, "private")
+    return fit_stream_maps(subset(predictions, sample), modalities_of(predictions), streams), sample
 
 
 def modalities_of(predictions) -> list[str]:
@@ -50,6 +55,9 @@ whole_presentation = presentation_cohort(context.course)
 cohort = left.radio("Learners", [context.course, whole_presentation], horizontal=True, key="representations.cohort",
                     format_func=lambda name: f"All modules of {name[2:]}" if name == whole_presentation else name)
 colour = COLOURS[right.radio("Colour by", list(COLOURS), horizontal=True, key="representations.colour")]
+shared_stream = st.radio("Shared map", list(SHARED_STREAMS), format_func=SHARED_STREAMS.get, horizontal=True,
+                         key="representations.shared", help="The contrastive and alignment losses act on the aligned "
+                         "space, so that is where one learner's modalities should meet.")
 rows = course_rows(context.cohorts, cohort)
 if len(rows) < 5:
     st.info(f"{cohort} has {len(rows)} learner(s); a map needs at least 5. Pick another course.")
@@ -57,7 +65,7 @@ if len(rows) < 5:
 
 selection = context.selection
 try:
-    maps, sample = cached_maps(selection.checkpoint, selection.device, context.data_dir, cohort)
+    maps, sample = cached_maps(selection.checkpoint, selection.device, context.data_dir, cohort, shared_stream)
 except ValueError as error:
     st.warning(f"No map can be drawn for these learners: {error}")
     st.stop()
@@ -89,8 +97,9 @@ if missing_text:
     st.caption(f"Learners with no record in a modality have no point for it ({missing_text}).")
 
 left, right = st.columns(2)
-for column, stream in ((left, "shared"), (right, "private")):
+titles = {shared_stream: SHARED_STREAMS[shared_stream].split(", ")[1].capitalize(), "private": "Private stream"}
+for column, stream in ((left, shared_stream), (right, "private")):
     stream_points = points[points["stream"] == stream]
     stream_moved = None if moved is None else moved[moved["stream"] == stream]
-    column.plotly_chart(figures.stream_map(stream_points, stream_moved, colour, f"{stream.capitalize()} stream"),
+    column.plotly_chart(figures.stream_map(stream_points, stream_moved, colour, titles[stream]),
                         key=f"representations.{stream}")
