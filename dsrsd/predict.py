@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -36,6 +37,8 @@ def perturbation_from_args(args, modalities: list[str]) -> Perturbation:
     knockout = tuple(dict.fromkeys(args.knockout))   # a modality named twice is knocked out once
     perturbation = Perturbation(knockout=knockout, noise=parse_noise(args.noise), seed=args.seed)
     perturbation.validate(modalities)
+    if set(knockout) == set(modalities):
+        warnings.warn("every modality is knocked out, so every learner gets the same prediction", stacklevel=2)
     return perturbation
 
 

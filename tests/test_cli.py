@@ -220,3 +220,13 @@ def test_noise_twice_exits_2(trained, oulad_dir, capsys):
     argv = ["--checkpoint", str(checkpoint), "--data-dir", str(oulad_dir), "--noise", "engagement=0.5", "engagement=1"]
     assert evaluate.main(argv) == 2
     assert "engagement already has noise 0.5" in capsys.readouterr().err
+
+
+def test_all_knocked_out_warns(trained, oulad_dir, capsys):
+    checkpoint, _ = trained
+    argv = ["--checkpoint", str(checkpoint), "--data-dir", str(oulad_dir), "--knockout", "profile", "assessments",
+            "engagement"]
+    assert evaluate.main(argv) == 0
+    output = capsys.readouterr()
+    assert json.loads(output.out)["at_risk_auc"] == 0.5
+    assert "warning: every modality is knocked out" in output.err
