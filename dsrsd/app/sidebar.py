@@ -30,9 +30,9 @@ class Selection:
 def _persistent(name: str, default, options: list | None = None):
     """Return the widget key for `name`, set from its persistent copy.
 
-    The key is set on every run, not only when missing: after a page switch the old page's widget
-    state is still in session state but is discarded when the new page draws its widget, so only
-    a value set through the session-state API carries over.
+    The key is set on every run, not only when missing. After a page switch, the old page's widget
+    state is still in session state but is discarded when the new page draws its widget. Only a
+    value set through the session-state API carries over.
     """
     stored = f"dsrsd.{name}"
     widget = f"sidebar.{name}"

@@ -29,9 +29,9 @@ PRECOURSE = "precourse_clicks"
 
 # Courses start on day 0, but the VLE opens earlier: the log starts at day -25.
 FIRST_WEEK = -4
-# The longest presentation has 269 days, so week 38 (days 266-272) is the last week.
-LONGEST_PRESENTATION = 269
-LAST_WEEK = LONGEST_PRESENTATION // 7
+# The maximum presentation length is 269 days, so week 38 (days 266-272) is the last week.
+MAX_PRESENTATION_DAYS = 269
+LAST_WEEK = MAX_PRESENTATION_DAYS // 7
 
 GROUP_COLUMNS = [
     "content_resource_sum_click", "assessment_and_feedback_sum_click", "navigation_pages_sum_click",
@@ -195,7 +195,7 @@ def _weekly_clicks(keys: pd.DataFrame, tables: OuladTables, cutoff: str | int) -
 def _last_visible_week(keys: pd.DataFrame, tables: OuladTables, cutoff: str | int) -> np.ndarray:
     """Return each registration's last week with a step: its course end, or the cutoff if earlier."""
     lengths = keys.merge(tables.courses, on=["code_module", "code_presentation"], how="left")
-    last_day = lengths["module_presentation_length"].fillna(LONGEST_PRESENTATION).to_numpy(np.int64)
+    last_day = lengths["module_presentation_length"].fillna(MAX_PRESENTATION_DAYS).to_numpy(np.int64)
     if cutoff != "end":
         last_day = np.minimum(last_day, cutoff)
     return np.minimum(last_day // 7, LAST_WEEK)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dsrsd.data.engagement import LONGEST_PRESENTATION, EngagementArrays, build_engagement
+from dsrsd.data.engagement import MAX_PRESENTATION_DAYS, EngagementArrays, build_engagement
 from dsrsd.data.tables import REGISTRATION_KEY, DataError, OuladTables
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ def build_oulad(tables: OuladTables, cutoff: str | int = "end") -> OuladRaw:
         DataError: a label is not one of OUTCOME_CLASSES, or the tables disagree.
     """
     cutoff = parse_cutoff(cutoff)
-    longest = int(tables.courses["module_presentation_length"].max()) if len(tables.courses) else LONGEST_PRESENTATION
+    longest = int(tables.courses["module_presentation_length"].max()) if len(tables.courses) else MAX_PRESENTATION_DAYS
     if cutoff != "end" and cutoff > longest:
         warnings.warn(
             f"cutoff day {cutoff} is after the end of every presentation (day {longest}); the build keeps the "
@@ -163,7 +163,7 @@ def _build_assessments(keys: pd.DataFrame, tables: OuladTables, cutoff: str | in
             "placed at the end of their presentation", stacklevel=3,
         )
         lengths = tables.courses.set_index(["code_module", "code_presentation"])["module_presentation_length"]
-        fill = [lengths.get((m, p), LONGEST_PRESENTATION) for m, p in non_exam.loc[undated, ["code_module", "code_presentation"]].itertuples(index=False)]
+        fill = [lengths.get((m, p), MAX_PRESENTATION_DAYS) for m, p in non_exam.loc[undated, ["code_module", "code_presentation"]].itertuples(index=False)]
         non_exam.loc[undated, "date"] = fill
     max_steps = int(non_exam.groupby(["code_module", "code_presentation"]).size().max()) if len(non_exam) else 1
     if cutoff != "end":

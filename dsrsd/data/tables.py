@@ -198,7 +198,11 @@ def _plain(value):
 def _check_ranges(frame: pd.DataFrame, name: str, path: Path) -> None:
     for column, (low, high) in RANGES.get(name, {}).items():
         values = frame[column]
-        bad = (values < low if low is not None else False) | (values > high if high is not None else False)
+        bad = pd.Series(False, index=values.index)
+        if low is not None:
+            bad |= values < low
+        if high is not None:
+            bad |= values > high
         if bad.any():
             bounds = f"at least {low}" if high is None else f"between {low} and {high}"
             raise DataError(
