@@ -67,7 +67,7 @@ def predict(model: DSRSDNet, encoded: Encoded, perturbation: Perturbation | None
     if not np.isfinite(probabilities).all():
         raise ValueError(
             f"the model returned non-finite probabilities for {int((~np.isfinite(probabilities)).any(axis=1).sum())} "
-            f"learner(s) under {perturbation}; the inputs overflow, so lower the noise level"
+            f"learner(s) under {perturbation.describe()}; the inputs overflow, so lower the noise level"
         )
     return Predictions(
         probabilities=probabilities,

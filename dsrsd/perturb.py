@@ -29,6 +29,15 @@ class Perturbation:
             if not np.isfinite(std) or std < 0:
                 raise ValueError(f"invalid noise level {std!r} for {name}: use a standard deviation of 0 or more")
 
+    def describe(self) -> str:
+        """Return the perturbation as CLI options, for example `--knockout profile --noise engagement=0.5`."""
+        parts = []
+        if self.knockout:
+            parts.append("--knockout " + " ".join(self.knockout))
+        if self.noise:
+            parts.append("--noise " + " ".join(f"{name}={std:g}" for name, std in self.noise.items()))
+        return " ".join(parts) or "no perturbation"
+
     @property
     def is_identity(self) -> bool:
         return not self.knockout and not any(std > 0 for std in self.noise.values())

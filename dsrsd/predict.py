@@ -25,8 +25,9 @@ from dsrsd.training import resolve_device
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, help="checkpoint directory (model.safetensors + config.json)")
     parser.add_argument("--data-dir", required=True, help="folder holding the OULAD CSV tables")
-    parser.add_argument("--knockout", nargs="+", default=[], metavar="MODALITY", help="modalities to hide from the model")
-    parser.add_argument("--noise", nargs="+", default=[], metavar="MODALITY=STD",
+    parser.add_argument("--knockout", nargs="+", action="extend", default=[], metavar="MODALITY",
+                        help="modalities to hide from the model")
+    parser.add_argument("--noise", nargs="+", action="extend", default=[], metavar="MODALITY=STD",
                         help="Gaussian noise with this standard deviation, in the modality's normalised units")
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise draws (default: 0)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
@@ -34,11 +35,16 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def perturbation_from_args(args, modalities: list[str]) -> Perturbation:
+    if args.seed < 0:
+        raise ValueError(f"invalid --seed {args.seed}: use 0 or more")
     knockout = tuple(dict.fromkeys(args.knockout))   # a modality named twice is knocked out once
     perturbation = Perturbation(knockout=knockout, noise=parse_noise(args.noise), seed=args.seed)
     perturbation.validate(modalities)
     if set(knockout) == set(modalities):
         warnings.warn("every modality is knocked out, so every learner gets the same prediction", stacklevel=2)
+    ignored = sorted(set(knockout) & {name for name, std in perturbation.noise.items() if std > 0})
+    if ignored:
+        warnings.warn(f"noise on {', '.join(ignored)} has no effect, because the modality is knocked out", stacklevel=2)
     return perturbation
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 import time
 from dataclasses import fields
@@ -58,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def option_names(message: str) -> str:
+    """Name config fields in `message` as the options that set them (`TrainConfig.batch_size` -> `--batch-size`)."""
+    return re.sub(r"\b(?:Model|Loss|Train)Config\.(\w+)", lambda match: "--" + match.group(1).replace("_", "-"), message)
+
+
 def format_epoch(entry: EpochLog) -> str:
     losses = " ".join(f"{name}={value:.4f}" for name, value in entry.losses.items())
     validation = entry.validation
@@ -87,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         data = prepare_training_data(args.data_dir, cutoff)
     except (DataError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {option_names(str(error))}", file=sys.stderr)
         return 2
     print(f"data: {len(data.encoded)} registrations, engagement form {data.encoder.state['engagement_form']}, "
           f"cutoff {cutoff}; loaded in {time.perf_counter() - started:.1f}s", file=sys.stderr)

@@ -58,9 +58,11 @@ def detail_ui(context: PageContext, position: int, predictions) -> None:
         st.caption(note)
 
     left, right = st.columns(2)
-    left.plotly_chart(figures.bar(predictions.probabilities[position], explanation.classes, "Outcome probabilities"),
+    left.plotly_chart(figures.bar(predictions.probabilities[position], explanation.classes, "Outcome probabilities",
+                                  value_range=[0.0, 1.1]),
                       key="students.probabilities")
-    right.plotly_chart(figures.bar(predictions.gates[position], figures.labelled(modalities), "Fusion gate weights"),
+    right.plotly_chart(figures.bar(predictions.gates[position], figures.labelled(modalities), "Fusion gate weights",
+                                   value_range=[0.0, 1.1]),
                        key="students.gates")
     left.plotly_chart(figures.signed_bar(explanation.modality_values, figures.labelled(modalities),
                                          "Shapley value per modality (percentage points of at-risk probability)"), key="students.shapley")

@@ -64,6 +64,9 @@ if len(rows) < 5:
     st.stop()
 
 selection = context.selection
+if len(selection.perturbation.knockout) == len(context.cohorts.encoded.modalities):
+    st.info("Every modality is knocked out, so no learner has a code to draw. Turn a knockout off in the sidebar.")
+    st.stop()
 try:
     maps, sample = cached_maps(selection.checkpoint, selection.device, context.data_dir, cohort, shared_stream)
 except ValueError as error:
@@ -75,6 +78,7 @@ if len(rows) > len(sample):
 clean = cached_predictions(selection.checkpoint, selection.device, context.data_dir, cohort, ((), (), 0), True)
 table = student_table(context.cohorts, rows, clean).iloc[sample].reset_index(drop=True)
 points = maps.points.merge(table.assign(learner=np.arange(len(table))), on="learner")
+points["modality"] = points["modality"].map(lambda m: MODALITY_LABELS.get(m, m))
 
 moved = None
 perturbation = selection.perturbation
@@ -89,7 +93,9 @@ if not perturbation.is_identity:
         st.warning(f"The perturbed codes cannot be placed: {error}")
     for modality in perturbation.knockout:
         st.caption(f"{MODALITY_LABELS.get(modality, modality)} is knocked out: its perturbed codes are not drawn.")
-    st.caption("Black crosses: the learners' codes under the what-if settings, placed in the maps fitted on clean codes.")
+    if moved is not None and len(moved):
+        st.caption("Black crosses: the learners' codes under the what-if settings, placed in the maps fitted on "
+                   "clean codes.")
 
 truly_missing = {m: int((~clean.available[sample, i]).sum()) for i, m in enumerate(clean.shared)}
 missing_text = ", ".join(f"{count} in {MODALITY_LABELS.get(m, m).lower()}" for m, count in truly_missing.items() if count)
@@ -102,4 +108,4 @@ for column, stream in ((left, shared_stream), (right, "private")):
     stream_points = points[points["stream"] == stream]
     stream_moved = None if moved is None else moved[moved["stream"] == stream]
     column.plotly_chart(figures.stream_map(stream_points, stream_moved, colour, titles[stream]),
-                        key=f"representations.{stream}")
+                        key=f"representations.map.{stream}")

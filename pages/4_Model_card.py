@@ -44,11 +44,12 @@ if history:
                            "validation at-risk AUC": h["validation"]["at_risk_auc"]} for h in history])
     left, right = st.columns(2)
     left.plotly_chart(px.line(frame, x="epoch", y="validation at-risk AUC", markers=True,
-                              title="Validation at-risk AUC").update_layout(height=300), key="card.auc")
+                              title="Validation at-risk AUC").update_layout(height=420), key="card.auc")
     losses = frame.melt(id_vars="epoch", value_vars=[c for c in frame if c.startswith("loss: ")],
                         var_name="term", value_name="value")
     right.plotly_chart(px.line(losses, x="epoch", y="value", color="term", log_y=True,
-                               title="Training loss terms (log scale)").update_layout(height=300), key="card.losses")
+                               title="Training loss terms (log scale)").update_layout(
+                                   height=420, legend=dict(orientation="h", yanchor="top", y=-0.2)), key="card.losses")
     st.dataframe(frame, hide_index=True)
 
 left, right = st.columns(2)

@@ -201,7 +201,7 @@ def test_train_existing_out_exits_2(trained, oulad_dir, capsys):
 def test_train_invalid_epochs_exits_2(tmp_path, capsys):
     argv = ["--data-dir", str(tmp_path), "--out", str(tmp_path / "model"), "--epochs", "0"]
     assert train.main(argv) == 2
-    assert "invalid TrainConfig.epochs 0" in capsys.readouterr().err
+    assert "error: invalid --epochs 0: use 1 or more" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", [predict, evaluate])
@@ -211,7 +211,9 @@ def test_overflowing_noise_exits_2(trained, oulad_dir, tmp_path, capsys, command
     if command is predict:
         argv += ["--out", str(tmp_path / "nan.csv")]
     assert command.main(argv) == 2
-    assert "non-finite probabilities" in capsys.readouterr().err
+    message = capsys.readouterr().err
+    assert "non-finite probabilities" in message
+    assert "under --noise profile=1e+30" in message
     assert not (tmp_path / "nan.csv").exists()
 
 
@@ -230,3 +232,26 @@ def test_all_knocked_out_warns(trained, oulad_dir, capsys):
     output = capsys.readouterr()
     assert json.loads(output.out)["at_risk_auc"] == 0.5
     assert "warning: every modality is knocked out" in output.err
+
+
+def test_repeated_flags_extend(trained, oulad_dir, capsys):
+    both = run_evaluate(trained, oulad_dir, capsys, "--knockout", "profile", "--knockout", "assessments")
+    together = run_evaluate(trained, oulad_dir, capsys, "--knockout", "profile", "assessments")
+    assessments_only = run_evaluate(trained, oulad_dir, capsys, "--knockout", "assessments")
+    assert both == together
+    assert both != assessments_only
+
+
+def test_negative_seed_exits_2(trained, oulad_dir, capsys):
+    checkpoint, _ = trained
+    argv = ["--checkpoint", str(checkpoint), "--data-dir", str(oulad_dir), "--seed", "-1"]
+    assert evaluate.main(argv) == 2
+    assert "error: invalid --seed -1: use 0 or more" in capsys.readouterr().err
+
+
+def test_noise_on_knocked_out_warns(trained, oulad_dir, capsys):
+    checkpoint, _ = trained
+    argv = ["--checkpoint", str(checkpoint), "--data-dir", str(oulad_dir), "--knockout", "engagement",
+            "--noise", "engagement=0.5"]
+    assert evaluate.main(argv) == 0
+    assert "warning: noise on engagement has no effect" in capsys.readouterr().err

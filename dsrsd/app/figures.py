@@ -29,12 +29,13 @@ def labelled(modalities: list[str]) -> list[str]:
     return [MODALITY_LABELS.get(m, m) for m in modalities]
 
 
-def bar(values: np.ndarray, names: list[str], title: str, value_format: str = ".2f", colours=None) -> go.Figure:
+def bar(values: np.ndarray, names: list[str], title: str, value_format: str = ".2f", colours=None,
+        value_range: list[float] | None = None) -> go.Figure:
     values = np.asarray(values, dtype=float)
     low, high = min(0.0, float(values.min(initial=0.0))), max(0.0, float(values.max(initial=0.0)))
     span = (high - low) or 1.0
     # Room beyond each bar end, so outside labels of negative bars do not overlap the category names.
-    value_range = [low - 0.3 * span if low < 0 else 0.0, high + 0.3 * span]
+    value_range = value_range or [low - 0.3 * span if low < 0 else 0.0, high + 0.3 * span]
     figure = go.Figure(go.Bar(x=list(values), y=names, orientation="h", marker_color=colours,
                               texttemplate=f"%{{x:{value_format}}}", textposition="outside", cliponaxis=False))
     figure.update_layout(title=title, height=80 + 40 * len(names), margin=dict(l=10, r=60, t=40, b=10),

@@ -127,9 +127,10 @@ def student_table(cohorts: Cohorts, rows: np.ndarray, predictions: Predictions) 
     table["at_risk"] = at_risk_probability(predictions.probabilities)
     table["recorded_outcome"] = outcome_names(cohorts.encoded.labels[rows])
     present = cohorts.encoded.present[rows]
-    table["no_data_in"] = [
-        ", ".join(m for m, has in zip(cohorts.encoded.modalities, flags) if not has) for flags in present
-    ]
+    from dsrsd.app.sidebar import MODALITY_LABELS
+
+    labels = [MODALITY_LABELS.get(m, m) for m in cohorts.encoded.modalities]
+    table["no_data_in"] = [", ".join(label for label, has in zip(labels, flags) if not has) for flags in present]
     table["position"] = np.arange(len(rows))
     return table
 

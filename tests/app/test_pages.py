@@ -66,7 +66,7 @@ def test_students_page_what_if(data_root):
     clean_summary = app.markdown[0].value
     assert "drives this prediction" in clean_summary
     assert clean_table["at_risk"].between(0, 1).all()
-    assert clean_table["no_data_in"].str.contains("assessments").any()
+    assert clean_table["no_data_in"].str.contains("Assessment history").any()
 
     set_what_if(app, "assessment history", "platform engagement", 1.0)
     perturbed_table = app.dataframe[0].value
@@ -143,3 +143,21 @@ def test_representations_whole_presentation(data_root):
     assert "random sample of 1000 of 11260 learners" in captions
     app.radio(key="representations.colour").set_value("Module").run()
     assert not app.exception
+
+
+def test_representations_raw_shared_codes(data_root):
+    app = run_page("pages/2_Representations.py")
+    app.radio(key="representations.shared").set_value("shared").run()
+    assert not app.exception, [item.value for item in app.exception]
+    charts = app.get("plotly_chart")
+    assert len(charts) == 2
+
+
+def test_representations_all_knocked_out(data_root):
+    app = run_page("pages/2_Representations.py")
+    for toggle in app.sidebar.toggle:
+        toggle.set_value(True)
+    app.run()
+    assert not app.exception
+    assert any("Every modality is knocked out" in item.value for item in app.info)
+    assert not app.get("plotly_chart")
