@@ -6,7 +6,7 @@ import streamlit as st
 from dsrsd.app import figures
 from dsrsd.app.context import page_context
 from dsrsd.app.state import MAX_MAP_LEARNERS, cached_predictions, course_rows, presentation_cohort, student_table
-from dsrsd.app.sidebar import MODALITY_LABELS
+from dsrsd.app.sidebar import MODALITY_LABELS, persistent_key, remember
 from dsrsd.projection import fit_stream_maps, place_in_maps
 
 st.title("Representations")
@@ -51,13 +51,20 @@ def subset(predictions, rows: np.ndarray):
 
 context = page_context()
 left, right = st.columns(2)
-whole_presentation = presentation_cohort(context.course)
-cohort = left.radio("Learners", [context.course, whole_presentation], horizontal=True, key="representations.cohort",
-                    format_func=lambda name: f"All modules of {name[2:]}" if name == whole_presentation else name)
-colour = COLOURS[right.radio("Colour by", list(COLOURS), horizontal=True, key="representations.colour")]
+presentation = context.course.split(" ")[1]
+scope_names = {"course": context.course, "presentation": f"All modules of {presentation}"}
+scope = left.radio("Learners", list(scope_names), format_func=scope_names.get, horizontal=True,
+                   key=persistent_key("representations.scope", "course", list(scope_names)),
+                   on_change=remember, args=("representations.scope",))
+cohort = context.course if scope == "course" else presentation_cohort(context.course)
+colour = COLOURS[right.radio("Colour by", list(COLOURS), horizontal=True,
+                             key=persistent_key("representations.colour", "Recorded outcome", list(COLOURS)),
+                             on_change=remember, args=("representations.colour",))]
 shared_stream = st.radio("Shared map", list(SHARED_STREAMS), format_func=SHARED_STREAMS.get, horizontal=True,
-                         key="representations.shared", help="The contrastive and alignment losses act on the aligned "
-                         "space, so that is where one learner's modalities should meet.")
+                         key=persistent_key("representations.shared", "aligned", list(SHARED_STREAMS)),
+                         on_change=remember, args=("representations.shared",),
+                         help="The contrastive and alignment losses act on the aligned space, so that is where one "
+                         "learner's modalities should meet.")
 rows = course_rows(context.cohorts, cohort)
 if len(rows) < 5:
     st.info(f"{cohort} has {len(rows)} learner(s); a map needs at least 5. Pick another course.")

@@ -27,7 +27,7 @@ class Selection:
     perturbation: Perturbation
 
 
-def _persistent(name: str, default, options: list | None = None):
+def persistent_key(name: str, default, options: list | None = None):
     """Return the widget key for `name`, set from its persistent copy.
 
     The key is set on every run, not only when missing. After a page switch, the old page's widget
@@ -35,15 +35,16 @@ def _persistent(name: str, default, options: list | None = None):
     value set through the session-state API carries over.
     """
     stored = f"dsrsd.{name}"
-    widget = f"sidebar.{name}"
+    widget = f"widget.{name}"
     if stored not in st.session_state or (options is not None and st.session_state[stored] not in options):
         st.session_state[stored] = default
     st.session_state[widget] = st.session_state[stored]
     return widget
 
 
-def _keep(name: str) -> None:
-    st.session_state[f"dsrsd.{name}"] = st.session_state[f"sidebar.{name}"]
+def remember(name: str) -> None:
+    """Copy widget `name`'s value to its persistent key; pass as the widget's `on_change`."""
+    st.session_state[f"dsrsd.{name}"] = st.session_state[f"widget.{name}"]
 
 
 def device_options() -> list[str]:
@@ -62,11 +63,11 @@ def checkpoint_ui(root: Path = CHECKPOINTS_DIR) -> tuple[str, str] | None:
     if not paths:
         st.sidebar.error(f"No checkpoint found in `{root}`. Train one with `python -m dsrsd.train ... --out {root}/NAME`.")
         return None
-    key = _persistent("checkpoint", paths[0], paths)
+    key = persistent_key("checkpoint", paths[0], paths)
     path = st.sidebar.selectbox("Checkpoint", paths, key=key, format_func=lambda p: Path(p).name,
-                                on_change=_keep, args=("checkpoint",))
-    key = _persistent("device", "auto", device_options())
-    device = st.sidebar.selectbox("Device", device_options(), key=key, on_change=_keep, args=("device",),
+                                on_change=remember, args=("checkpoint",))
+    key = persistent_key("device", "auto", device_options())
+    device = st.sidebar.selectbox("Device", device_options(), key=key, on_change=remember, args=("device",),
                                   help="auto uses a CUDA GPU when one is available")
     return path, resolved_device(device)
 
@@ -77,12 +78,12 @@ def what_if_ui(modalities: list[str]) -> Perturbation:
     knockout, noise = [], {}
     for modality in modalities:
         label = MODALITY_LABELS.get(modality, modality)
-        key = _persistent(f"knockout.{modality}", False)
-        if st.sidebar.toggle(f"Knock out {label.lower()}", key=key, on_change=_keep, args=(f"knockout.{modality}",)):
+        key = persistent_key(f"knockout.{modality}", False)
+        if st.sidebar.toggle(f"Knock out {label.lower()}", key=key, on_change=remember, args=(f"knockout.{modality}",)):
             knockout.append(modality)
-        key = _persistent(f"noise.{modality}", 0.0)
+        key = persistent_key(f"noise.{modality}", 0.0)
         level = st.sidebar.slider(f"Noise on {label.lower()} (std)", 0.0, MAX_NOISE, step=0.1, key=key,
-                                  on_change=_keep, args=(f"noise.{modality}",),
+                                  on_change=remember, args=(f"noise.{modality}",),
                                   help="Gaussian noise with this standard deviation, in the modality's normalised units")
         if level > 0:
             noise[modality] = float(level)
@@ -90,9 +91,9 @@ def what_if_ui(modalities: list[str]) -> Perturbation:
 
 
 def course_ui(courses: list[str]) -> str:
-    key = _persistent("course", courses[0], courses)
+    key = persistent_key("course", courses[0], courses)
     return st.sidebar.selectbox(
-        "Course (module and presentation)", courses, key=key, on_change=_keep, args=("course",),
+        "Course (module and presentation)", courses, key=key, on_change=remember, args=("course",),
         help="2014J presentations are the held-out test set; the others were used for training",
     )
 

@@ -135,19 +135,23 @@ def test_what_if_survives_page_switches(data_root):
 
 
 def test_representations_whole_presentation(data_root):
-    app = run_page("pages/2_Representations.py")
-    cohort = app.radio(key="representations.cohort")
-    cohort.set_value(cohort.options[1]).run()
+    app = run_page("app.py")
+    app.switch_page("pages/2_Representations.py").run()
+    app.radio(key="widget.representations.scope").set_value("presentation").run()
     assert not app.exception, [item.value for item in app.exception]
     captions = " ".join(item.value for item in app.caption)
     assert "random sample of 1000 of 11260 learners" in captions
-    app.radio(key="representations.colour").set_value("Module").run()
+    app.radio(key="widget.representations.colour").set_value("Module").run()
     assert not app.exception
+    app.switch_page("pages/3_Covariance.py").run()
+    app.switch_page("pages/2_Representations.py").run()
+    assert app.radio(key="widget.representations.scope").value == "presentation"
+    assert app.radio(key="widget.representations.colour").value == "Module"
 
 
 def test_representations_raw_shared_codes(data_root):
     app = run_page("pages/2_Representations.py")
-    app.radio(key="representations.shared").set_value("shared").run()
+    app.radio(key="widget.representations.shared").set_value("shared").run()
     assert not app.exception, [item.value for item in app.exception]
     charts = app.get("plotly_chart")
     assert len(charts) == 2
