@@ -63,12 +63,12 @@ def modality_shapley(model: DSRSDNet, encoded: Encoded, rows: np.ndarray,
     inputs, masks, present, _ = batch_tensors(perturbed, rows, device)
     forced_out = torch.as_tensor(knockout_mask(encoded.modalities, len(rows), perturbation.knockout), device=device)
 
-    def forward(kept: torch.Tensor) -> torch.Tensor:
+    def forward(included: torch.Tensor) -> torch.Tensor:
         # Captum stacks several coalitions along the batch: repeat the learners to match.
-        repeats = kept.shape[0] // len(rows)
+        repeats = included.shape[0] // len(rows)
         expand = {m: v.repeat((repeats,) + (1,) * (v.ndim - 1)) for m, v in inputs.items()}
         expand_masks = {m: v.repeat(repeats, 1) for m, v in masks.items()}
-        knockout = (kept < 0.5) | forced_out.repeat(repeats, 1)
+        knockout = (included < 0.5) | forced_out.repeat(repeats, 1)
         return _at_risk(model(expand, expand_masks, present.repeat(repeats, 1), knockout).logits)
 
     ones = torch.ones(len(rows), len(encoded.modalities), device=device)

@@ -14,9 +14,9 @@ st.title("Students")
 
 
 def table_ui(table: pd.DataFrame) -> None:
-    shown = table.sort_values("at_risk", ascending=False)[["id_student", "at_risk", "band", "recorded_outcome", "no_data_in"]]
+    ranked = table.sort_values("at_risk", ascending=False)[["id_student", "at_risk", "band", "recorded_outcome", "no_data_in"]]
     st.dataframe(
-        shown.style.apply(lambda column: [f"background-color: {figures.band_colour(b)}33" for b in column], subset=["band"]),
+        ranked.style.apply(lambda column: [f"background-color: {figures.band_colour(b)}33" for b in column], subset=["band"]),
         hide_index=True, height=420,
         column_config={
             "id_student": st.column_config.NumberColumn("Student", format="%d"),
