@@ -66,3 +66,80 @@ def stream_statistics(predictions: Predictions, modalities: list[str]) -> Stream
         orthogonality=orthogonality,
         rows=len(aligned),
     )
+
+
+def effective_rank(codes: np.ndarray) -> float:
+    """Effective rank of rows x D codes: exp of the entropy of the normalised singular values.
+
+    Roy and Vetterli, "The effective rank: a measure of effective dimensionality" (EUSIPCO 2007).
+    It is 1 for codes on one line through their mean and D for isotropic codes; 0 for constant codes.
+    """
+    centred = codes - codes.mean(axis=0)
+    singular = np.linalg.svd(centred, compute_uv=False)
+    total = singular.sum()
+    if total <= 1e-12:
+        return 0.0
+    share = singular[singular > 1e-12 * total] / total
+    return float(np.exp(-(share * np.log(share)).sum()))
+
+
+def linear_cka(a: np.ndarray, b: np.ndarray) -> float:
+    """Linear centred kernel alignment of two codes of the same rows (Kornblith et al., ICML 2019).
+
+    1 for codes that are rotations or scalings of each other, near 0 for independent codes when the
+    rows far outnumber the widths.
+    """
+    a = a - a.mean(axis=0)
+    b = b - b.mean(axis=0)
+    cross = np.linalg.norm(b.T @ a) ** 2
+    norms = np.linalg.norm(a.T @ a) * np.linalg.norm(b.T @ b)
+    return float(cross / norms) if norms > 1e-12 else 0.0
+
+
+def cka_matrix(predictions: Predictions, modalities: list[str]) -> tuple[list[str], np.ndarray]:
+    """Linear CKA between every (modality, stream) pair, over the learners available in both.
+
+    Returns the labels ("profile shared", ...) and a symmetric matrix; a pair with fewer than two
+    learners in common gets NaN.
+    """
+    labels, codes, rows = [], [], []
+    for index, modality in enumerate(modalities):
+        for stream in ("shared", "private"):
+            labels.append(f"{modality} {stream}")
+            codes.append(getattr(predictions, stream)[modality])
+            rows.append(predictions.available[:, index])
+    matrix = np.full((len(labels), len(labels)), np.nan)
+    for i in range(len(labels)):
+        for j in range(i, len(labels)):
+            both = rows[i] & rows[j]
+            if both.sum() >= 2:
+                matrix[i, j] = matrix[j, i] = linear_cka(codes[i][both], codes[j][both])
+    return labels, matrix
+
+
+def stream_health(predictions: Predictions, modalities: list[str]) -> tuple[dict[str, dict[str, float]], list[str]]:
+    """Effective rank per (modality, stream) and plain-language warnings about collapse or small samples.
+
+    Returns ({modality: {stream: effective rank}}, warnings).
+    """
+    ranks: dict[str, dict[str, float]] = {}
+    warnings: list[str] = []
+    for index, modality in enumerate(modalities):
+        rows = predictions.available[:, index]
+        ranks[modality] = {}
+        for stream in ("shared", "private"):
+            codes = getattr(predictions, stream)[modality][rows]
+            if len(codes) < 2:
+                continue
+            rank = effective_rank(codes)
+            ranks[modality][stream] = rank
+            width = codes.shape[1]
+            if codes.var(axis=0).sum() < 1e-8:
+                warnings.append(f"The {stream} stream of {modality} has collapsed: its codes barely vary.")
+            elif rank < 1.5:
+                warnings.append(f"The {stream} stream of {modality} has collapsed to about one direction "
+                                f"(effective rank {rank:.2f} of {width}).")
+            if len(codes) < 2 * width:
+                warnings.append(f"Only {len(codes)} learners have {modality} codes, fewer than twice the code "
+                                f"width ({width}), so its covariance estimates mean little.")
+    return ranks, warnings

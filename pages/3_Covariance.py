@@ -5,7 +5,7 @@ import streamlit as st
 from dsrsd.app import figures
 from dsrsd.app.context import page_context
 from dsrsd.app.sidebar import MODALITY_LABELS
-from dsrsd.diagnostics import stream_statistics
+from dsrsd.diagnostics import cka_matrix, stream_health, stream_statistics
 
 st.title("Covariance")
 st.caption("The decorrelation loss drives the off-diagonal of the shared covariance to zero; the orthogonality "
@@ -50,3 +50,21 @@ st.dataframe(
       "Mean |cos(shared, private)|": round(statistics.mean_abs_cosine[m], 4)} for m in available],
     hide_index=True,
 )
+
+st.subheader("Health of the streams")
+ranks, health_warnings = stream_health(predictions, modalities)
+for text in health_warnings:
+    st.warning(text)
+st.dataframe(
+    [{"Modality": MODALITY_LABELS.get(m, m), "Effective rank, shared": round(r.get("shared", float("nan")), 2),
+      "Effective rank, private": round(r.get("private", float("nan")), 2)} for m, r in ranks.items() if r],
+    hide_index=True,
+)
+st.caption("Effective rank is the exponential of the entropy of the codes' singular values: 1 means the stream "
+           "has collapsed onto one direction, the code width means every direction is used.")
+labels, cka = cka_matrix(predictions, modalities)
+names = [f"{MODALITY_LABELS.get(label.rsplit(' ', 1)[0], label)} {label.rsplit(' ', 1)[1]}" for label in labels]
+figure = figures.heatmap(cka, "Linear CKA between streams (1 = same information up to rotation and scale)", "", "",
+                         symmetric_scale=False)
+figure.update_traces(x=names, y=names, zmin=0, zmax=1, colorscale="Viridis")
+st.plotly_chart(figure, key="covariance.cka")

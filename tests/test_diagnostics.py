@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.linalg import hadamard
 
-from dsrsd.diagnostics import stream_statistics
+from dsrsd.diagnostics import cka_matrix, effective_rank, linear_cka, stream_health, stream_statistics
 from dsrsd.inference import Predictions
 
 MODALITIES = ["profile", "assessments"]
@@ -86,3 +86,60 @@ def test_too_few_codes():
     shared = {m: codes for m in MODALITIES}
     with pytest.raises(ValueError, match="a covariance needs at least 2 learners"):
         stream_statistics(predictions_from(shared, shared, shared, np.array([[True, False]])), MODALITIES)
+
+
+def test_effective_rank_rank_one():
+    direction = np.random.default_rng(5).normal(size=(1, 6))
+    codes = np.random.default_rng(6).normal(size=(50, 1)) @ direction
+    assert effective_rank(codes) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_effective_rank_isotropic():
+    codes = decorrelated(200, 5, seed=7)
+    assert effective_rank(codes) == pytest.approx(5.0, abs=1e-6)
+
+
+def test_effective_rank_constant():
+    assert effective_rank(np.ones((10, 3))) == 0.0
+
+
+def test_cka_self_and_rotation():
+    codes = np.random.default_rng(8).normal(size=(300, 6))
+    rotation, _ = np.linalg.qr(np.random.default_rng(9).normal(size=(6, 6)))
+    assert linear_cka(codes, codes) == pytest.approx(1.0)
+    assert linear_cka(codes, 3.0 * codes @ rotation) == pytest.approx(1.0)
+
+
+def test_cka_independent_near_zero():
+    rng = np.random.default_rng(10)
+    assert linear_cka(rng.normal(size=(5000, 4)), rng.normal(size=(5000, 4))) < 0.01
+
+
+def test_cka_matrix_labels_and_diagonal():
+    rows = 40
+    rng = np.random.default_rng(11)
+    shared = {m: rng.normal(size=(rows, 3)) for m in MODALITIES}
+    private = {m: rng.normal(size=(rows, 3)) for m in MODALITIES}
+    labels, matrix = cka_matrix(predictions_from(shared, private, shared, np.ones((rows, 2), bool)), MODALITIES)
+    assert labels == ["profile shared", "profile private", "assessments shared", "assessments private"]
+    np.testing.assert_allclose(np.diag(matrix), 1.0)
+    np.testing.assert_allclose(matrix, matrix.T)
+
+
+def test_health_warns_on_collapse():
+    rows = 40
+    line = np.random.default_rng(12).normal(size=(rows, 1)) @ np.ones((1, 4))
+    healthy = decorrelated(rows, 4, seed=13)
+    shared = {"profile": line, "assessments": healthy}
+    ranks, warnings = stream_health(predictions_from(shared, shared, shared, np.ones((rows, 2), bool)), MODALITIES)
+    assert ranks["profile"]["shared"] == pytest.approx(1.0, abs=1e-6)
+    assert any("shared stream of profile has collapsed to about one direction" in text for text in warnings)
+    assert not any("assessments has collapsed" in text for text in warnings)
+
+
+def test_health_warns_on_small_sample():
+    rows = 5
+    codes = np.random.default_rng(14).normal(size=(rows, 8))
+    shared = {m: codes for m in MODALITIES}
+    _, warnings = stream_health(predictions_from(shared, shared, shared, np.ones((rows, 2), bool)), MODALITIES)
+    assert any("Only 5 learners have profile codes" in text for text in warnings)

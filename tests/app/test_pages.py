@@ -93,6 +93,9 @@ def test_covariance_page_what_if(data_root):
     app = run_page("pages/3_Covariance.py")
     clean = {metric.label: metric.value for metric in app.metric}
     assert float(clean["Off-diagonal energy (decorrelation loss)"]) >= 0
+    assert len(app.get("plotly_chart")) == 3
+    ranks = app.dataframe[1].value
+    assert (ranks["Effective rank, shared"] >= 1).all()
     set_what_if(app, "profile", "assessment history", 1.5)
     perturbed = {metric.label: metric.value for metric in app.metric}
     assert perturbed["Codes used"] != clean["Codes used"]
