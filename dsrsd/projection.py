@@ -24,6 +24,14 @@ class StreamMaps:
     points: pd.DataFrame     # one row per (learner, modality): learner, modality, stream, x, y
 
 
+def import_umap():
+    """Import umap-learn without its warning that the optional TensorFlow-based parametric UMAP is missing."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*parametric_umap package requires Tensorflow.*")
+        import umap
+    return umap
+
+
 def stream_points(predictions: Predictions, modalities: list[str], stream: str) -> tuple[np.ndarray, pd.DataFrame]:
     """Stack the available codes of one stream: rows x D codes and their (learner, modality) index."""
     codes = getattr(predictions, stream)
@@ -46,8 +54,7 @@ def fit_stream_maps(predictions: Predictions, modalities: list[str], streams: tu
     Raises:
         ValueError: fewer than MIN_POINTS codes, or codes that are not finite.
     """
-    import umap
-
+    umap = import_umap()
     reducers, fitted_codes, frames = {}, {}, []
     for stream in streams:
         codes, index = stream_points(predictions, modalities, stream)

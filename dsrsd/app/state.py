@@ -145,8 +145,11 @@ def _start_warmup() -> threading.Thread:
     def work() -> None:
         import warnings
 
-        import umap
         from sklearn.metrics import pairwise_distances
+
+        from dsrsd.projection import import_umap
+
+        umap = import_umap()
 
         codes = np.random.default_rng(0).normal(size=(64, 8)).astype(np.float32)
         reducer = umap.UMAP(n_neighbors=10, n_epochs=20, random_state=0, metric="precomputed", n_jobs=1)
