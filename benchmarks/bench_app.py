@@ -35,8 +35,8 @@ PAGE_PROBE = textwrap.dedent("""
     cold = time.perf_counter() - started
     assert not app.exception, [e.value for e in app.exception]
     app.run()  # a plain rerun, so the warm timings below measure the change alone
-    # The app compiles UMAP's numba kernels in a background thread at start-up (about 10 s here);
-    # warm timings start once it is done, as they would for a user who opened the app a moment ago.
+    # The app compiles UMAP's numba kernels in a background thread at start-up (about 10 s here).
+    # Warm timings start once it is done, as they would for a user who opened the app a moment ago.
     for thread in threading.enumerate():
         if thread.name == "umap-warmup":
             thread.join()

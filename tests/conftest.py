@@ -105,8 +105,8 @@ def mini_oulad_source(oulad_dir, tmp_path_factory) -> Path:
 
     for name in PER_REGISTRATION_TABLES:
         frame = read_text_table(oulad_dir / f"{name}.csv.gz")
-        kept = (frame["code_module"] == MINI_MODULE) & (frame["code_presentation"] == MINI_PRESENTATION)
-        frame[kept].to_csv(target / f"{name}.csv", index=False)
+        in_mini = (frame["code_module"] == MINI_MODULE) & (frame["code_presentation"] == MINI_PRESENTATION)
+        frame[in_mini].to_csv(target / f"{name}.csv", index=False)
 
     students = set(read_text_table(target / "studentInfo.csv")["id_student"])
     assessments = read_text_table(target / "assessments.csv")
@@ -114,8 +114,8 @@ def mini_oulad_source(oulad_dir, tmp_path_factory) -> Path:
         (assessments["code_module"] == MINI_MODULE) & (assessments["code_presentation"] == MINI_PRESENTATION)
     ]
     submissions = read_text_table(oulad_dir / "studentAssessment.csv.gz")
-    kept = submissions["id_assessment"].isin(own["id_assessment"]) & submissions["id_student"].isin(students)
-    submissions[kept].to_csv(target / "studentAssessment.csv", index=False)
+    in_mini = submissions["id_assessment"].isin(own["id_assessment"]) & submissions["id_student"].isin(students)
+    submissions[in_mini].to_csv(target / "studentAssessment.csv", index=False)
     return target
 
 

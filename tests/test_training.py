@@ -105,8 +105,8 @@ def test_modality_dropout_keeps_one():
     present[0] = False
     drop = modality_dropout(present, 0.6, generator)
     assert not (drop & ~present).any()
-    kept = (present & ~drop).sum(dim=1)
-    assert (kept[present.any(dim=1)] >= 1).all()
+    available_count = (present & ~drop).sum(dim=1)
+    assert (available_count[present.any(dim=1)] >= 1).all()
     assert drop.any()
 
 
@@ -114,8 +114,8 @@ def test_modality_dropout_extremes():
     generator = torch.Generator().manual_seed(0)
     present = torch.ones(50, 3, dtype=torch.bool)
     assert not modality_dropout(present, 0.0, generator).any()
-    kept = (present & ~modality_dropout(present, 1.0, generator)).sum(dim=1)
-    assert (kept == 1).all()
+    available_count = (present & ~modality_dropout(present, 1.0, generator)).sum(dim=1)
+    assert (available_count == 1).all()
 
 
 def test_resolve_device():
