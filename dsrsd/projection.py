@@ -11,6 +11,12 @@ from sklearn.metrics import pairwise_distances
 
 from dsrsd.inference import Predictions
 
+# The maps use a precomputed distance matrix on purpose (see `fit_stream_maps`), so umap-learn's notes
+# about it carry no news. The filters are process-wide because `warnings.catch_warnings` is not
+# thread-safe, and the app fits a map in a start-up thread.
+warnings.filterwarnings("ignore", message="using precomputed metric; inverse_transform will be unavailable")
+warnings.filterwarnings("ignore", message="Transforming new data with precomputed metric")
+
 # Below this many points UMAP's spectral start and neighbour graph are unreliable.
 MIN_POINTS = 5
 
