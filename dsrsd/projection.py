@@ -16,6 +16,8 @@ from dsrsd.inference import Predictions
 # thread-safe, and the app fits a map in a start-up thread.
 warnings.filterwarnings("ignore", message="using precomputed metric; inverse_transform will be unavailable")
 warnings.filterwarnings("ignore", message="Transforming new data with precomputed metric")
+# umap-learn warns on import that its optional TensorFlow-based parametric UMAP is missing; it is not used.
+warnings.filterwarnings("ignore", message="The umap.parametric_umap package requires Tensorflow")
 
 # Below this many points UMAP's spectral start and neighbour graph are unreliable.
 MIN_POINTS = 5
@@ -31,10 +33,9 @@ class StreamMaps:
 
 
 def import_umap():
-    """Import umap-learn without its warning that the optional TensorFlow-based parametric UMAP is missing."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*parametric_umap package requires Tensorflow.*")
-        import umap
+    """Import umap-learn lazily, because its import takes about 2 s and only the maps need it."""
+    import umap
+
     return umap
 
 
