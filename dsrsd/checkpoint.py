@@ -2,8 +2,10 @@
 
 `config.json` contains the model and loss configs, the data schema with the fitted encodings and
 normalisation, the cutoff and engagement form, metrics, seed and library versions, so a checkpoint
-rebuilds its model and encodes new data alone. Loading never unpickles anything: safetensors
-stores raw tensors, and files that look like pickles are rejected before any parsing.
+rebuilds its model and encodes new data alone. `architecture` names the model kind: DSRSD-Net, a
+neural baseline, or the gradient-boosting reference, whose trees are stored as node arrays. Loading
+never unpickles anything: safetensors stores raw tensors, and files that look like pickles are
+rejected before any parsing.
 """
 
 from __future__ import annotations
@@ -19,11 +21,15 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
+from safetensors.numpy import load_file as load_numpy_file
+from safetensors.numpy import save_file as save_numpy_file
 from safetensors.torch import load_file, save_file
+from torch import nn
 
-from dsrsd.config import LossConfig, ModelConfig, TrainConfig, config_from_dict
+from dsrsd.config import GBDTConfig, LossConfig, ModelConfig, TrainConfig, config_from_dict
 from dsrsd.data.encoding import OuladEncoder
-from dsrsd.model import DSRSDNet
+from dsrsd.model import GBDT, build_model, is_known_architecture
+from dsrsd.model.gbdt import GradientBoostedTrees
 
 FORMAT_VERSION = 1
 ARCHITECTURE = "dsrsd-net"
@@ -39,7 +45,7 @@ class CheckpointError(ValueError):
 
 @dataclass
 class Checkpoint:
-    model: DSRSDNet
+    model: nn.Module | GradientBoostedTrees
     encoder: OuladEncoder
     config: dict          # the whole config.json
     path: Path
@@ -51,6 +57,10 @@ class Checkpoint:
     @property
     def cutoff(self):
         return self.config["data"]["cutoff"]
+
+    @property
+    def architecture(self) -> str:
+        return self.config["architecture"]
 
 
 def library_versions() -> dict[str, str]:
@@ -69,26 +79,30 @@ def library_versions() -> dict[str, str]:
 
 def save_checkpoint(
     directory: str | Path,
-    model: DSRSDNet,
+    model: nn.Module | GradientBoostedTrees,
     encoder: OuladEncoder,
-    model_config: ModelConfig,
-    loss_config: LossConfig,
+    model_config: ModelConfig | GBDTConfig,
+    loss_config: LossConfig | None,
     train_config: TrainConfig,
     data: dict,
     metrics: dict,
     history: list[dict] | None = None,
+    architecture: str = ARCHITECTURE,
 ) -> Path:
     """Write the checkpoint directory atomically: a half-written checkpoint never appears.
 
     `data` describes the training data: dataset, cutoff, task, split protocol and row counts.
+    A gradient-boosting model (`architecture` "gbdt") takes a `GBDTConfig` and no loss config.
     """
     directory = Path(directory)
+    if not is_known_architecture(architecture):
+        raise ValueError(f"unknown architecture {architecture!r}")
     config = {
         "format_version": FORMAT_VERSION,
-        "architecture": ARCHITECTURE,
+        "architecture": architecture,
         "task": data.get("task", "final_outcome"),
         "model": asdict(model_config),
-        "loss": asdict(loss_config),
+        "loss": asdict(loss_config) if loss_config is not None else {},
         "train": asdict(train_config),
         "data": {**data, "engagement_form": encoder.state["engagement_form"]},
         "schema": encoder.state,
@@ -100,8 +114,12 @@ def save_checkpoint(
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
         staging.chmod(0o755)  # mkdtemp creates 0700; a checkpoint is meant to be shared
-        weights = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
-        save_file(weights, str(staging / WEIGHTS_FILE), metadata={"format_version": str(FORMAT_VERSION)})
+        metadata = {"format_version": str(FORMAT_VERSION)}
+        if isinstance(model, GradientBoostedTrees):
+            save_numpy_file(model.to_arrays(), str(staging / WEIGHTS_FILE), metadata=metadata)
+        else:
+            weights = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+            save_file(weights, str(staging / WEIGHTS_FILE), metadata=metadata)
         (staging / CONFIG_FILE).write_text(json.dumps(_finite(config), indent=2, allow_nan=False) + "\n")
         (staging / WEIGHTS_FILE).chmod(0o644)
         if directory.exists():
@@ -151,15 +169,24 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -
             f"{weights_path} is a pickle or torch.save archive, not safetensors; it was not loaded, because "
             "unpickling can run arbitrary code. Re-export the weights with safetensors.torch.save_file"
         )
+    architecture = config["architecture"]
     try:
-        weights = load_file(str(weights_path), device="cpu")
+        if architecture == GBDT:
+            weights = load_numpy_file(str(weights_path))
+        else:
+            weights = load_file(str(weights_path), device="cpu")
     except (SafetensorError, OSError, ValueError) as error:
         raise CheckpointError(f"{weights_path} is corrupt or truncated ({error}); retrain or copy the file again") from error
 
     try:
-        model_config = config_from_dict(ModelConfig, config["model"])
         encoder = OuladEncoder(config["schema"])
-        model = DSRSDNet(encoder.modalities, encoder.input_sizes(), config["schema"]["kinds"], model_config)
+        if architecture == GBDT:
+            config_from_dict(GBDTConfig, config["model"])
+            model = GradientBoostedTrees.from_arrays(encoder.modalities, weights)
+            return Checkpoint(model=model, encoder=encoder, config=config, path=directory)
+        model_config = config_from_dict(ModelConfig, config["model"])
+        model = build_model(architecture, encoder.modalities, encoder.input_sizes(), config["schema"]["kinds"],
+                            config["schema"]["steps"], model_config)
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{directory / CONFIG_FILE}: invalid model or schema section ({error})") from error
     try:
@@ -198,9 +225,11 @@ def _read_config(directory: Path) -> dict:
             f"{path}: data.engagement_form {data_form!r} differs from schema.engagement_form {schema_form!r}; "
             "the file was edited by hand, so restore it or retrain"
         )
-    if config.get("architecture") != ARCHITECTURE:
+    architecture = config.get("architecture")
+    if not isinstance(architecture, str) or not is_known_architecture(architecture):
         raise CheckpointError(
-            f"{path}: unknown architecture {config.get('architecture')!r}; this version loads {ARCHITECTURE!r}"
+            f"{path}: unknown architecture {architecture!r}; this version loads dsrsd-net, single:MODALITY, "
+            "early-fusion, late-fusion, co-attention and gbdt"
         )
     return config
 

@@ -63,6 +63,25 @@ class TrainConfig:
         _require(self, "seed", self.seed >= 0, "use 0 or more")
 
 
+@dataclass(frozen=True)
+class GBDTConfig:
+    """scikit-learn `HistGradientBoostingClassifier` settings of the gradient-boosting reference."""
+
+    max_iter: int = 120                # boosting iterations; the best on validation is kept (36 of 300 at the end cutoff)
+    learning_rate: float = 0.1
+    max_leaf_nodes: int = 31
+    min_samples_leaf: int = 20
+    l2_regularization: float = 0.0
+
+    def __post_init__(self):
+        for name in ("max_iter", "max_leaf_nodes", "min_samples_leaf"):
+            _require(self, name, getattr(self, name) >= (2 if name == "max_leaf_nodes" else 1),
+                     "use 2 or more" if name == "max_leaf_nodes" else "use 1 or more")
+        _require(self, "learning_rate", math.isfinite(self.learning_rate) and self.learning_rate > 0, "use a value above 0")
+        _require(self, "l2_regularization", math.isfinite(self.l2_regularization) and self.l2_regularization >= 0,
+                 "use 0 or more")
+
+
 def _require(config, name: str, valid: bool, fix: str) -> None:
     if not valid:
         raise ValueError(f"invalid {type(config).__name__}.{name} {getattr(config, name)!r}: {fix}")
@@ -77,4 +96,4 @@ def config_from_dict(cls, values: dict):
     return cls(**values)
 
 
-__all__ = ["LossConfig", "ModelConfig", "TrainConfig", "asdict", "config_from_dict"]
+__all__ = ["GBDTConfig", "LossConfig", "ModelConfig", "TrainConfig", "asdict", "config_from_dict"]

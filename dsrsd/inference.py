@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from dsrsd.data.encoding import Encoded
-from dsrsd.model import DSRSDNet
+from dsrsd.model.gbdt import GradientBoostedTrees, gbdt_features
 from dsrsd.perturb import Perturbation, add_noise, knockout_mask
 
 
@@ -33,13 +33,26 @@ def batch_tensors(encoded: Encoded, rows: np.ndarray, device: torch.device, knoc
     return inputs, masks, present, knocked
 
 
+def _predict_trees(model: GradientBoostedTrees, encoded: Encoded, knockout: np.ndarray) -> Predictions:
+    """Predict with gradient-boosted trees; the gates weigh the available modalities equally."""
+    available = encoded.present & ~knockout
+    gates = available / np.maximum(available.sum(axis=1, keepdims=True), 1)
+    probabilities = model.predict_proba(gbdt_features(encoded, knockout)).astype(np.float32)
+    return Predictions(probabilities, gates.astype(np.float32), available, {}, {}, {})
+
+
 @torch.no_grad()
-def predict(model: DSRSDNet, encoded: Encoded, perturbation: Perturbation | None = None,
+def predict(model: torch.nn.Module | GradientBoostedTrees, encoded: Encoded, perturbation: Perturbation | None = None,
             batch_size: int = 2048, keep_codes: bool = False) -> Predictions:
-    """Run `model` in eval mode on every row of `encoded` under `perturbation`."""
+    """Run `model` in eval mode on every row of `encoded` under `perturbation`.
+
+    Codes are kept only for DSRSD-Net; the baselines have no shared or private streams.
+    """
     perturbation = perturbation or Perturbation()
     perturbed = add_noise(encoded, perturbation)
     knockout = knockout_mask(encoded.modalities, len(encoded), perturbation.knockout)
+    if isinstance(model, GradientBoostedTrees):
+        return _predict_trees(model, perturbed, knockout)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -73,7 +86,7 @@ def predict(model: DSRSDNet, encoded: Encoded, perturbation: Perturbation | None
         probabilities=probabilities,
         gates=join(parts["gates"], len(encoded.modalities)),
         available=join(parts["available"], len(encoded.modalities)).astype(bool),
-        shared={m: np.concatenate(v) for m, v in codes["shared"].items()} if keep_codes else {},
-        private={m: np.concatenate(v) for m, v in codes["private"].items()} if keep_codes else {},
-        aligned={m: np.concatenate(v) for m, v in codes["aligned"].items()} if keep_codes else {},
+        shared={m: np.concatenate(v) for m, v in codes["shared"].items() if v},
+        private={m: np.concatenate(v) for m, v in codes["private"].items() if v},
+        aligned={m: np.concatenate(v) for m, v in codes["aligned"].items() if v},
     )

@@ -11,6 +11,45 @@ from dsrsd.checkpoint import Checkpoint
 from dsrsd.data import DataError, Encoded, OuladEncoder, OuladRaw, default_split, load_oulad
 
 SPLITS = ("train", "validation", "test", "all")
+MODULES = ("AAA", "BBB", "CCC", "DDD", "EEE", "FFF", "GGG")
+DEFAULT_PROTOCOL = "test 2014J; train and validation 2013B, 2013J, 2014B, validation held out by student"
+
+
+def transfer_split(keys, train_modules: list[str], validation_fraction: float = 0.15, seed: int = 0) -> np.ndarray:
+    """Split by course: every presentation of `train_modules` is train or validation (held out by
+    student), and every presentation of the other modules is test."""
+    unknown = sorted(set(train_modules) - set(MODULES))
+    if unknown or not train_modules or set(train_modules) == set(MODULES):
+        raise ValueError(f"invalid training modules {list(train_modules)}: use a non-empty proper subset of {list(MODULES)}")
+    split = np.full(len(keys), "test", dtype=object)
+    trainable = keys["code_module"].isin(train_modules).to_numpy()
+    students = np.unique(keys.loc[trainable, "id_student"].to_numpy())
+    held_out = np.random.default_rng(seed).choice(students, size=int(round(validation_fraction * len(students))), replace=False)
+    in_validation = np.isin(keys["id_student"].to_numpy(), held_out)
+    split[trainable & in_validation] = "validation"
+    split[trainable & ~in_validation] = "train"
+    # A student of a test module who also studied a training module is still tested: the test
+    # modules are unseen courses, which is what transfer measures.
+    return split.astype(str)
+
+
+def split_for(keys, data_info: dict) -> np.ndarray:
+    """Assign the registrations to splits as the checkpoint's `data` section records."""
+    seed = data_info.get("validation_seed", 0)
+    if data_info.get("train_modules"):
+        return transfer_split(keys, data_info["train_modules"], seed=seed)
+    return default_split(keys, seed=seed)
+
+
+def protocol_info(train_modules: list[str] | None, validation_seed: int = 0) -> dict:
+    """Describe the split for a checkpoint's `data` section."""
+    if not train_modules:
+        return {"protocol": DEFAULT_PROTOCOL, "validation_seed": validation_seed}
+    return {
+        "protocol": f"transfer: train and validation {', '.join(train_modules)} (validation held out by student); "
+                    "test every presentation of the other modules",
+        "validation_seed": validation_seed, "train_modules": list(train_modules),
+    }
 
 
 @dataclass
@@ -21,10 +60,16 @@ class PreparedData:
     encoded: Encoded       # every registration, encoded
 
 
-def prepare_training_data(data_dir: str | Path, cutoff, validation_seed: int = 0) -> PreparedData:
-    """Load OULAD, assign the default split and fit the encoder on the training part only."""
+def prepare_training_data(data_dir: str | Path, cutoff, validation_seed: int = 0,
+                          train_modules: list[str] | None = None) -> PreparedData:
+    """Load OULAD, assign the split and fit the encoder on the training part only.
+
+    The split is the default protocol, or the transfer protocol when `train_modules` is given.
+    """
     raw = load_oulad(data_dir, cutoff)
-    split = default_split(raw.keys, seed=validation_seed)
+    split = split_for(raw.keys, protocol_info(train_modules, validation_seed))
+    if train_modules and not (split == "train").any():
+        raise DataError(f"{data_dir}: no registration of the training modules {list(train_modules)}")
     if not (split == "train").any():
         raise DataError(
             f"{data_dir}: no registration of the training presentations 2013B, 2013J or 2014B; the default "
@@ -40,8 +85,8 @@ def encode_for_checkpoint(checkpoint: Checkpoint, data_dir: str | Path, split: s
         raise ValueError(f"invalid split {split!r}: use one of {', '.join(SPLITS)}")
     raw = load_oulad(data_dir, checkpoint.cutoff)
     if split != "all":
-        seed = checkpoint.config["data"].get("validation_seed", 0)
-        raw = raw.subset(default_split(raw.keys, seed=seed) == split)
+        raw = raw.subset(split_for(raw.keys, checkpoint.config["data"]) == split)
     if len(raw) == 0:
-        raise DataError(f"{data_dir}: no registration in the {split!r} split; the test split is the 2014J presentations")
+        raise DataError(f"{data_dir}: no registration in the {split!r} split of the checkpoint's protocol "
+                        f"({checkpoint.config['data'].get('protocol')})")
     return checkpoint.encoder.transform(raw)

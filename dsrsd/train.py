@@ -1,6 +1,7 @@
-"""Train DSRSD-Net on OULAD and save a checkpoint.
+"""Train DSRSD-Net or a baseline on OULAD and save a checkpoint.
 
     python -m dsrsd.train --dataset oulad --data-dir data/oulad --task final_outcome --cutoff end --out checkpoints/my-model
+    python -m dsrsd.train --model single:assessments --data-dir data/oulad --out checkpoints/baselines/single-assessments
 """
 
 from __future__ import annotations
@@ -17,15 +18,16 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from dsrsd.checkpoint import save_checkpoint
 from dsrsd.cli import show_warnings_plainly
-from dsrsd.config import LossConfig, ModelConfig, TrainConfig
-from dsrsd.data import DataError, parse_cutoff
-from dsrsd.inference import predict
-from dsrsd.metrics import outcome_metrics
-from dsrsd.perturb import Perturbation
+from dsrsd.config import GBDTConfig, LossConfig, ModelConfig, TrainConfig
+from dsrsd.data import MODALITIES, DataError, parse_cutoff
+from dsrsd.fit import RunConfig, fit_model, save_fitted
+from dsrsd.model import GBDT, architecture_for
 from dsrsd.pipeline import prepare_training_data
-from dsrsd.training import EpochLog, resolve_device, train_model
+from dsrsd.training import EpochLog, resolve_device
+
+MODEL_HELP = ("model kind: dsrsd (DSRSD-Net), single:MODALITY (one modality alone), early (early fusion), late "
+              "(late fusion), coattention (cross-modal attention) or gbdt (gradient boosting on hand-built features)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--task", default="final_outcome", choices=["final_outcome"], help="prediction task (default: final_outcome)")
     parser.add_argument("--cutoff", default="end", help="'end' or a course day; nothing dated later is used (default: end)")
     parser.add_argument("--out", required=True, help="checkpoint directory to write")
+    parser.add_argument("--model", default="dsrsd", help=MODEL_HELP + " (default: %(default)s)")
+    parser.add_argument("--train-modules", nargs="+", metavar="MODULE",
+                        help="transfer protocol: train on every presentation of these modules and test on the others "
+                             "(default: train 2013B, 2013J, 2014B and test 2014J)")
     parser.add_argument("--seed", type=int, default=TrainConfig.seed, help="random seed (default: %(default)s)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="training device (default: auto)")
     parser.add_argument("--epochs", type=int, default=TrainConfig.epochs, help="maximum epochs (default: %(default)s)")
@@ -42,8 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--learning-rate", type=float, default=TrainConfig.learning_rate, help="peak learning rate (default: %(default)s)")
     parser.add_argument("--patience", type=int, default=TrainConfig.patience,
                         help="epochs without a better validation at-risk AUC before stopping (default: %(default)s)")
-    parser.add_argument("--modality-dropout", type=float, default=TrainConfig.modality_dropout,
-                        help="chance of knocking out each modality of a training row (default: %(default)s)")
+    parser.add_argument("--modality-dropout", type=float, default=None,
+                        help=f"chance of knocking out each modality of a training row (default: {TrainConfig.modality_dropout}, "
+                             "and 0 for single:MODALITY)")
     parser.add_argument("--hidden-size", type=int, default=ModelConfig.hidden_size, help="code width (default: %(default)s)")
     parser.add_argument("--fusion", default=ModelConfig.fusion, choices=["gated", "mean"],
                         help="fusion of the modalities: learned gates, or an equal-weight mean (default: %(default)s)")
@@ -52,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
                             help=f"loss config {field.name} (default: %(default)s)")
     # The model is small: on 2 cores, 3 epochs took 7.2 s with one thread and 11.5 s with two, and
     # with other work on the machine two OpenMP threads spin and an epoch can take a minute.
+    parser.add_argument("--gbdt-max-iter", type=int, default=GBDTConfig.max_iter,
+                        help="gbdt only: boosting iterations, of which the best on validation is kept (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads for torch; one is fastest for this small model (default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace the checkpoint at --out if it exists")
@@ -71,6 +80,23 @@ def format_epoch(entry: EpochLog) -> str:
             f"acc={validation['accuracy']:.4f} f1={validation['macro_f1']:.4f} | {entry.seconds:.1f}s")
 
 
+def run_config_from_args(args) -> RunConfig:
+    """Build the run's configs from the parsed options; raise ValueError naming a bad value."""
+    architecture = architecture_for(args.model, list(MODALITIES))
+    dropout = args.modality_dropout
+    if dropout is None:
+        # A single-modality model has nothing to fall back on when its modality is dropped.
+        dropout = 0.0 if architecture.startswith("single:") else TrainConfig.modality_dropout
+    return RunConfig(
+        architecture=architecture,
+        model=ModelConfig(hidden_size=args.hidden_size, fusion=args.fusion),
+        loss=LossConfig(**{f.name: getattr(args, f.name) for f in fields(LossConfig)}),
+        train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                          modality_dropout=dropout, patience=args.patience, seed=args.seed),
+        gbdt=GBDTConfig(max_iter=args.gbdt_max_iter),
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.threads < 1:
@@ -86,12 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cutoff = parse_cutoff(args.cutoff)
         device = resolve_device(args.device)
-        model_config = ModelConfig(hidden_size=args.hidden_size, fusion=args.fusion)
-        loss_config = LossConfig(**{f.name: getattr(args, f.name) for f in fields(LossConfig)})
-        train_config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                                   modality_dropout=args.modality_dropout, patience=args.patience, seed=args.seed)
+        run = run_config_from_args(args)
         started = time.perf_counter()
-        data = prepare_training_data(args.data_dir, cutoff)
+        data = prepare_training_data(args.data_dir, cutoff, train_modules=args.train_modules)
     except (DataError, ValueError) as error:
         print(f"error: {option_names(str(error))}", file=sys.stderr)
         return 2
@@ -101,10 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     print("data: registrations with a record in each modality: " + ", ".join(
         f"{m} {int(count):,}" for m, count in zip(data.encoded.modalities, present)), file=sys.stderr)
 
-    train = data.encoded.subset(data.split == "train")
-    validation = data.encoded.subset(data.split == "validation")
-    test = data.encoded.subset(data.split == "test")
-    bar = None if args.quiet else tqdm(total=train_config.epochs, desc="training", unit="epoch", file=sys.stderr)
+    bar = None
+    if not args.quiet and run.architecture != GBDT:
+        bar = tqdm(total=run.train.epochs, desc="training", unit="epoch", file=sys.stderr)
 
     def on_epoch(entry: EpochLog) -> None:
         # Progress goes to stderr, so stdout carries only the JSON summary.
@@ -112,28 +134,12 @@ def main(argv: list[str] | None = None) -> int:
         if bar:
             bar.update(1)
 
-    result = train_model(train, validation, data.encoder.state["kinds"], model_config, loss_config, train_config,
-                         device, on_epoch=on_epoch)
+    fitted = fit_model(data, run, device, on_epoch=on_epoch)
     if bar:
         bar.close()
-
-    metrics = {"validation": outcome_metrics(validation.labels, predict(result.model, validation).probabilities)}
-    if len(test):
-        metrics["test"] = outcome_metrics(test.labels, predict(result.model, test).probabilities)
-        metrics["test_knockout"] = {
-            m: outcome_metrics(test.labels, predict(result.model, test, Perturbation(knockout=(m,))).probabilities)
-            for m in test.modalities
-        }
-    metrics["best_epoch"] = result.best_epoch
+    metrics = fitted.metrics
     metrics["train_seconds"] = round(time.perf_counter() - started, 1)
-    data_info = {
-        "dataset": args.dataset, "task": args.task, "cutoff": cutoff, "validation_seed": 0,
-        "protocol": "test 2014J; train and validation 2013B, 2013J, 2014B, validation held out by student",
-        "rows": {name: int((data.split == name).sum()) for name in ("train", "validation", "test")},
-    }
-    history = [{"epoch": e.epoch, "losses": e.losses, "validation": e.validation, "seconds": e.seconds} for e in result.history]
-    path = save_checkpoint(args.out, result.model.cpu(), data.encoder, model_config, loss_config, train_config,
-                           data_info, metrics, history)
+    path = save_fitted(args.out, fitted, data, run, cutoff, args.train_modules, args.dataset, args.task)
     print(json.dumps({"checkpoint": str(path), **{k: metrics[k] for k in ("validation", "test") if k in metrics}}, indent=2))
     return 0
 

@@ -1,4 +1,5 @@
-"""Training loop for DSRSD-Net with modality dropout and early stopping on validation at-risk AUC."""
+"""Training loop for DSRSD-Net and the neural baselines, with modality dropout and early stopping on
+validation at-risk AUC."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ import torch
 from dsrsd.config import LossConfig, ModelConfig, TrainConfig
 from dsrsd.data.encoding import Encoded
 from dsrsd.inference import batch_tensors, predict
-from dsrsd.losses import dsrsd_losses
+from dsrsd.losses import dsrsd_losses, task_loss
 from dsrsd.metrics import outcome_metrics
-from dsrsd.model import DSRSDNet
+from dsrsd.model import DSRSDOutput, build_model
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ class EpochLog:
 
 @dataclass
 class TrainResult:
-    model: DSRSDNet
+    model: torch.nn.Module
     history: list[EpochLog] = field(default_factory=list)
     best_epoch: int = 0
 
@@ -59,6 +60,15 @@ def modality_dropout(present: torch.Tensor, rate: float, generator: torch.Genera
     return drop
 
 
+def model_losses(architecture: str, output: DSRSDOutput, labels: torch.Tensor,
+                 config: LossConfig) -> dict[str, torch.Tensor]:
+    """Return DSRSD-Net's loss terms, or the task loss alone for a baseline (which has no streams to align)."""
+    if architecture == "dsrsd-net":
+        return dsrsd_losses(output, labels, config)
+    task = task_loss(output.logits, labels)
+    return {"task": task, "total": config.task_weight * task}
+
+
 def train_model(
     train: Encoded,
     validation: Encoded,
@@ -69,8 +79,10 @@ def train_model(
     device: torch.device,
     on_epoch: Callable[[EpochLog], None] | None = None,
     on_batch: Callable[[int, int], None] | None = None,
+    architecture: str = "dsrsd-net",
 ) -> TrainResult:
-    """Train DSRSD-Net and return the weights of the epoch with the best validation at-risk AUC.
+    """Train the network of `architecture` and return the weights of the epoch with the best validation
+    at-risk AUC.
 
     `on_epoch` receives each epoch's log; `on_batch(done, total)` reports progress within an epoch.
     """
@@ -78,7 +90,8 @@ def train_model(
     generator = torch.Generator().manual_seed(train_config.seed)
     rng = np.random.default_rng(train_config.seed)
     input_sizes = {m: train.inputs[m].shape[-1] for m in train.modalities}
-    model = DSRSDNet(train.modalities, input_sizes, kinds, model_config).to(device)
+    steps = {m: train.inputs[m].shape[1] if train.inputs[m].ndim == 3 else 0 for m in train.modalities}
+    model = build_model(architecture, train.modalities, input_sizes, kinds, steps, model_config).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=train_config.learning_rate, weight_decay=train_config.weight_decay)
     batches_per_epoch = int(np.ceil(len(train) / train_config.batch_size))
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
@@ -98,7 +111,7 @@ def train_model(
             inputs, masks, present, _ = batch_tensors(train, rows, device)
             knockout = modality_dropout(present, train_config.modality_dropout, generator)
             output = model(inputs, masks, present, knockout)
-            terms = dsrsd_losses(output, labels[rows], loss_config)
+            terms = model_losses(architecture, output, labels[rows], loss_config)
             optimizer.zero_grad(set_to_none=True)
             terms["total"].backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
