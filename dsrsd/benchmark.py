@@ -90,20 +90,25 @@ def _run_config(entry: dict, protocol: dict, seed: int) -> RunConfig:
     )
 
 
-def _is_ablation(name: str, entry: dict) -> bool:
-    return entry["kind"] == "dsrsd" and name != "dsrsd"
-
-
 def grid(config: dict) -> list[RunSpec]:
-    """List every run of the grid: DSRSD-Net and the baselines at every cutoff, then the transfer runs,
-    then the ablations, so an interrupted grid has the main comparison first."""
+    """List every run of the grid, seed by seed: every model and cutoff of the first seed, then the
+    transfer runs, then the next seed. An interrupted grid so has whole rounds of seeds, and within a
+    seed the runs of one cutoff are together, so its data is loaded once."""
     protocol = config["protocol"]
     cutoffs = [parse_cutoff(c) for c in protocol["cutoffs"]]
-    for name, entry in config["models"].items():
-        if "kind" not in entry:
-            raise ValueError(f"model entry {name!r} has no kind; set kind = \"dsrsd\", \"early\", ...")
-    main = _grid_part(config, cutoffs, lambda name, entry: not _is_ablation(name, entry))
-    ablations = _grid_part(config, cutoffs, _is_ablation)
+    rounds: dict[int, list[RunSpec]] = {seed: [] for seed in protocol["seeds"]}
+    for cutoff in cutoffs:
+        for name, entry in config["models"].items():
+            if "kind" not in entry:
+                raise ValueError(f"model entry {name!r} has no kind; set kind = \"dsrsd\", \"early\", ...")
+            allowed = [parse_cutoff(c) for c in entry.get("cutoffs", protocol["cutoffs"])]
+            if cutoff not in allowed:
+                continue
+            seeds = [s for s in entry.get("seeds", protocol["seeds"]) if s in protocol["seeds"]] or protocol["seeds"][:1]
+            for seed in seeds:
+                ship = bool(entry.get("ship")) and cutoff == "end" and seed == seeds[0]
+                rounds[seed].append(RunSpec("main", cutoff, name, entry["kind"], seed, _run_config(entry, protocol, seed), ship))
+
     transfer_specs = []
     transfer = config.get("transfer")
     if isinstance(transfer, dict):
@@ -113,24 +118,10 @@ def grid(config: dict) -> list[RunSpec]:
             for seed in transfer.get("seeds", [0]):
                 transfer_specs.append(RunSpec("transfer", cutoff, name, entry["kind"], seed,
                                               _run_config(entry, protocol, seed)))
-    return main + transfer_specs + ablations
-
-
-def _grid_part(config: dict, cutoffs: list, include) -> list[RunSpec]:
-    protocol = config["protocol"]
-    specs = []
-    for cutoff in cutoffs:
-        for name, entry in config["models"].items():
-            if not include(name, entry):
-                continue
-            allowed = [parse_cutoff(c) for c in entry.get("cutoffs", protocol["cutoffs"])]
-            if cutoff not in allowed:
-                continue
-            seeds = [s for s in entry.get("seeds", protocol["seeds"]) if s in protocol["seeds"]] or protocol["seeds"][:1]
-            for seed in seeds:
-                ship = bool(entry.get("ship")) and cutoff == "end" and seed == seeds[0]
-                specs.append(RunSpec("main", cutoff, name, entry["kind"], seed, _run_config(entry, protocol, seed), ship))
-    return specs
+    ordered = []
+    for index, seed in enumerate(protocol["seeds"]):
+        ordered += rounds[seed] + (transfer_specs if index == 0 else [])
+    return ordered
 
 
 def _write_atomic(path: Path, write) -> None:

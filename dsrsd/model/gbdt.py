@@ -119,8 +119,8 @@ class GradientBoostedTrees:
 
     @classmethod
     def from_arrays(cls, modalities: list[str], arrays: dict[str, np.ndarray], num_classes: int = 4) -> "GradientBoostedTrees":
-        missing = sorted({f"node.{name}" for name in NODE_FIELDS} | {"offsets", "output", "baseline", "classes"}
-                         - set(arrays))
+        expected = {f"node.{name}" for name in NODE_FIELDS} | {"offsets", "output", "baseline", "classes"}
+        missing = sorted(expected - set(arrays))
         if missing:
             raise ValueError(f"missing tree arrays {missing}")
         trees = TreeArrays({name: arrays[f"node.{name}"] for name in NODE_FIELDS}, arrays["offsets"],
