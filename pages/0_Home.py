@@ -16,7 +16,8 @@ st.markdown(
     "- **Students**: who is at risk in a course, and which modality drives each prediction.\n"
     "- **Representations**: UMAP maps of the shared and private streams.\n"
     "- **Covariance**: how decorrelated the shared space is, and how orthogonal shared and private streams are.\n"
-    "- **Model card**: metrics, configuration and versions of the checkpoint.\n\n"
+    "- **Model card**: metrics, configuration and versions of the checkpoint.\n"
+    "- **Robustness**: DSRSD-Net against the baselines with modalities missing or noisy.\n\n"
     "On the Students, Representations and Covariance pages, the sidebar's *What if...* controls knock a "
     "modality out or make it noisy, and the page updates. The settings stay as you switch pages."
 )

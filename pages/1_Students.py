@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from dsrsd.app import figures
+from dsrsd.app.compare import comparison_ui
 from dsrsd.app.context import PageContext, page_context
 from dsrsd.app.sidebar import MODALITY_LABELS
 from dsrsd.app.state import student_table
@@ -106,3 +107,4 @@ table_ui(table)
 if len(table):
     position = student_ui(table)
     detail_ui(context, position, predictions)
+    comparison_ui(context, position)

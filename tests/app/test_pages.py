@@ -168,3 +168,38 @@ def test_representations_all_knocked_out(data_root):
     assert not app.exception
     assert any("Every modality is knocked out" in item.value for item in app.info)
     assert not app.get("plotly_chart")
+
+
+def test_robustness_page_stored_and_live(data_root):
+    app = run_page("app.py")
+    app.switch_page("pages/6_Robustness.py").run()
+    assert not app.exception, [item.value for item in app.exception]
+    models = app.multiselect(key="robustness.models")
+    assert "oulad-final-outcome" in models.value
+    assert {"early", "coattention", "gbdt"} <= set(models.value)
+
+    matrix = app.dataframe[0].value
+    assert len(matrix) == 7   # every modality present, and six knockout subsets
+    assert matrix.loc["profile+assessments+engagement", "dsrsd"] > 0.9
+    assert matrix.loc["profile+engagement", "single-assessments"] == 0.5
+    assert app.get("plotly_chart")
+
+    models.set_value(["oulad-final-outcome", "single-assessments"]).run()
+    app.selectbox(key="robustness.course").set_value("AAA 2014J").run()
+    app.button(key="robustness.run").click().run()
+    assert not app.exception, [item.value for item in app.exception]
+    live = app.dataframe[1].value
+    assert list(live.columns) == ["oulad-final-outcome", "single-assessments"]
+    assert live.loc["profile+engagement", "single-assessments"] == 0.5
+    assert live.loc["profile+assessments+engagement", "oulad-final-outcome"] > 0.8
+
+
+def test_students_page_compares_models(data_root):
+    app = run_page("pages/1_Students.py")
+    comparison = app.dataframe[1].value
+    assert {"oulad-final-outcome", "early", "gbdt"} <= set(comparison["model"])
+    assert comparison["at_risk"].between(0, 1).all()
+    # The page opens on the learner with the highest risk, so the shipped model's row repeats that value.
+    table = app.dataframe[0].value
+    shipped = comparison.set_index("model").loc["oulad-final-outcome", "at_risk"]
+    assert abs(shipped - table["at_risk"].max()) < 1e-5
