@@ -207,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = Path(args.data_dir or config.get("data_dir") or data_root() / "oulad")
     out = _resolve(args.out or config.get("out", "benchmarks/results/oulad"), REPO_ROOT if not args.out else Path.cwd())
     docs_value = args.docs if args.docs is not None else config.get("docs", "")
-    docs = _resolve(docs_value, REPO_ROOT if args.docs is None else Path.cwd()) if docs_value else None
+    docs = None
+    if docs_value:
+        docs = _resolve(docs_value, REPO_ROOT if args.docs is None else Path.cwd())
     ship_value = config.get("ship_checkpoints", "")
     ship_dir = _resolve(ship_value, REPO_ROOT) if ship_value else None
     runs_dir = out / "runs"

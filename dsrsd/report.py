@@ -22,7 +22,7 @@ DSRSD = "dsrsd"
 
 
 def results_table(records: list[dict]) -> pd.DataFrame:
-    """One row per run and perturbation of its robustness sweep."""
+    """Flatten the runs into one row per run and perturbation of its robustness sweep."""
     rows = []
     for record in records:
         base = {key: record[key] for key in ("id", "group", "cutoff", "name", "kind", "seed")}

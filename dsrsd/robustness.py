@@ -21,12 +21,12 @@ METRICS = ("at_risk_auc", "accuracy", "macro_f1")
 
 
 def knockout_subsets(modalities: list[str]) -> list[tuple[str, ...]]:
-    """Every non-empty proper subset of the modalities, smallest first."""
+    """List every non-empty proper subset of the modalities, smallest first."""
     return [subset for size in range(1, len(modalities)) for subset in combinations(modalities, size)]
 
 
 def sweep_perturbations(modalities: list[str], noise_levels: list[float], seed: int = 0) -> list[Perturbation]:
-    """The clean input, every knockout subset, then each modality's noise at each level."""
+    """List the clean input, every knockout subset, then each modality's noise at each level."""
     for level in noise_levels:
         if not np.isfinite(level) or level <= 0:
             raise ValueError(f"invalid noise level {level!r}: use standard deviations above 0")
@@ -56,9 +56,9 @@ def describe_row(perturbation: Perturbation, modalities: list[str]) -> dict:
 
 def robustness_sweep(model, encoded: Encoded, noise_levels: list[float], seed: int = 0,
                      on_step: Callable[[int, int], None] | None = None) -> list[dict]:
-    """Evaluate `model` on `encoded` under every sweep perturbation; one dict per perturbation.
+    """Evaluate `model` on `encoded` under every sweep perturbation, and return one dict per perturbation.
 
-    Each row holds the metrics and, for each, `*_retention` relative to the clean row (NaN when the
+    Each row contains the metrics and, for each, `*_retention` relative to the clean row (NaN when the
     clean value is 0 or undefined). `on_step(done, total)` reports progress.
     """
     perturbations = sweep_perturbations(encoded.modalities, noise_levels, seed)

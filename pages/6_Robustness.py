@@ -59,6 +59,7 @@ def live_ui(paths: list[str], device: str, data_dir: str) -> None:
     levels = right.multiselect("Noise levels (std)", [0.25, 0.5, 1.0, 2.0, 3.0], default=[0.5, 1.0, 2.0],
                                key="robustness.levels")
     request = (tuple(paths), course, tuple(levels))
+
     if st.button("Run the sweep", key="robustness.run", disabled=not levels):
         module, presentation = course.split(" ")
         keys = encoded.keys[(encoded.keys["code_module"] == module) & (encoded.keys["code_presentation"] == presentation)]
@@ -67,11 +68,13 @@ def live_ui(paths: list[str], device: str, data_dir: str) -> None:
                                    on_step=lambda done, total: bar.progress(done / total, text=f"Sweeping... {done}/{total}"))
         bar.empty()
         st.session_state["robustness.live"] = (request, frame)
+
     stored = st.session_state.get("robustness.live")
     if stored is None or stored[0] != request:
         st.caption("Choose a cohort and press the button; each model is evaluated clean, under every knockout "
                    "subset and under each noise level.")
         return
+
     frame = stored[1]
     st.dataframe(compare.live_matrix(frame), key="robustness.live_matrix")
     noise = frame[frame["perturbation"] == "noise"]

@@ -39,7 +39,8 @@ def informative_assessments():
 def test_subsets_are_non_empty_proper():
     subsets = knockout_subsets(MODALITIES)
     assert len(subsets) == 6
-    assert () not in subsets and tuple(MODALITIES) not in subsets
+    assert () not in subsets
+    assert tuple(MODALITIES) not in subsets
     perturbations = sweep_perturbations(MODALITIES, [0.5, 1.0])
     assert len(perturbations) == 1 + 6 + 3 * 2
 

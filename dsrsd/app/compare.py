@@ -32,7 +32,7 @@ def shipped_models() -> dict[str, str]:
 
 
 def results_name(checkpoint_name: str, architecture: str) -> str:
-    """The model's name in the benchmark results: a baseline's folder name, or "dsrsd" for DSRSD-Net."""
+    """Return the model's name in the benchmark results: a baseline's folder name, or "dsrsd" for DSRSD-Net."""
     return DSRSD_RESULTS_NAME if architecture == "dsrsd-net" else checkpoint_name
 
 
@@ -48,7 +48,7 @@ def cached_model(path: str, device: str) -> Checkpoint:
 
 @st.cache_resource(show_spinner="Encoding OULAD for the model...")
 def cached_encoded(path: str, device: str, data_dir: str) -> Encoded:
-    """Every registration encoded for one checkpoint; arrays are read-only, because sessions share them."""
+    """Encode every registration for one checkpoint. The arrays are read-only, because sessions share them."""
     checkpoint = cached_model(path, device)
     encoded = checkpoint.encoder.transform(load_oulad(data_dir, checkpoint.cutoff))
     for array in list(encoded.inputs.values()) + list(encoded.masks.values()) + [encoded.present, encoded.labels]:
@@ -65,7 +65,7 @@ def rows_of(encoded: Encoded, keys: pd.DataFrame) -> np.ndarray:
 @st.cache_data(max_entries=64, show_spinner=False)
 def learner_comparison(paths: tuple[str, ...], device: str, data_dir: str, key: tuple[str, str, int],
                        knockout: tuple[str, ...], noise: tuple) -> pd.DataFrame:
-    """One row per model: its outcome probabilities and at-risk probability for one learner."""
+    """Tabulate each model's outcome probabilities and at-risk probability for one learner, one row per model."""
     rows = []
     perturbation = Perturbation(knockout=knockout, noise=dict(noise))
     for path in paths:
@@ -100,7 +100,7 @@ def comparison_ui(context, position: int) -> None:
 
 
 def stored_results(path: Path | None = None) -> pd.DataFrame | None:
-    """The benchmark grid's per-run robustness table (default `RESULTS_CSV`), or None when it has not been written."""
+    """Read the benchmark grid's per-run robustness table (default `RESULTS_CSV`), or return None when it is missing."""
     path = path or RESULTS_CSV
     if not path.is_file():
         return None
@@ -108,7 +108,7 @@ def stored_results(path: Path | None = None) -> pd.DataFrame | None:
 
 
 def missing_modality_matrix(results: pd.DataFrame, names: list[str], cutoff: str) -> pd.DataFrame:
-    """Mean test at-risk AUC over seeds; rows: the modalities present, columns: models."""
+    """Tabulate the mean test at-risk AUC over seeds, with the modalities present as rows and models as columns."""
     part = results[(results["group"] == "main") & (results["cutoff"] == cutoff) & results["name"].isin(names)
                    & results["perturbation"].isin(["none", "knockout"])]
     matrix = part.pivot_table(index="present", columns="name", values="at_risk_auc", aggfunc="mean")
@@ -116,7 +116,7 @@ def missing_modality_matrix(results: pd.DataFrame, names: list[str], cutoff: str
 
 
 def live_matrix(frame: pd.DataFrame) -> pd.DataFrame:
-    """The live sweep's at-risk AUC; rows: the modalities present, columns: models."""
+    """Tabulate the live sweep's at-risk AUC with the modalities present as rows and the models as columns."""
     knocked = frame[frame["perturbation"].isin(["none", "knockout"])]
     matrix = knocked.pivot_table(index="present", columns="model", values="at_risk_auc")
     return _most_present_first(matrix).loc[:, list(dict.fromkeys(frame["model"]))]
@@ -127,7 +127,7 @@ def _most_present_first(matrix: pd.DataFrame) -> pd.DataFrame:
 
 
 def noise_curves(results: pd.DataFrame, names: list[str], cutoff: str) -> pd.DataFrame:
-    """Mean test at-risk AUC over seeds per model, noisy modality and noise level (level 0 is clean)."""
+    """Average the test at-risk AUC over seeds per model, noisy modality and noise level (level 0 is clean)."""
     part = results[(results["group"] == "main") & (results["cutoff"] == cutoff) & results["name"].isin(names)]
     clean = part[part["perturbation"] == "none"]
     modalities = sorted(set(part.loc[part["perturbation"] == "noise", "noise_modality"]))

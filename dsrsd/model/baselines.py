@@ -2,10 +2,10 @@
 
 Letters: B batch, M modalities, T steps, F input features, D hidden width, C classes.
 
-Every baseline takes the same inputs as `DSRSDNet.forward` and treats a modality the same way:
-a modality that is not available (truly missing, or knocked out) contributes nothing from its
-inputs, and the head reads each modality's state, (1, 0) available, (0, 1) truly missing or
-(0, 0) knocked out. So a knockout hides both the modality and its presence bit, as in DSRSD-Net.
+Every baseline takes the same inputs as `DSRSDNet.forward` and treats a modality the same way. A
+modality that is not available (truly missing, or knocked out) contributes nothing from its inputs.
+The head reads each modality's state: (1, 0) available, (0, 1) truly missing or (0, 0) knocked out.
+So a knockout hides both the modality and its presence bit, as in DSRSD-Net.
 The output is a `DSRSDOutput` with empty code dicts, because the baselines have no shared and
 private streams.
 """
@@ -46,7 +46,7 @@ def classifier_head(input_size: int, config: ModelConfig) -> nn.Sequential:
 
 
 class SingleModalityNet(nn.Module):
-    """One modality's encoder and a head; the other modalities are ignored entirely."""
+    """One modality's encoder and a head. The other modalities are ignored entirely."""
 
     def __init__(self, modalities: list[str], input_sizes: dict[str, int], kinds: dict[str, str],
                  config: ModelConfig, modality: str):

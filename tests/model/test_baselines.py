@@ -120,4 +120,5 @@ def test_gbdt_features_hide_knocked_out(toy):
     assert not np.isnan(features[:, profile_width:]).any()
     # State columns: available then truly missing, both 0 for the knocked-out profile.
     state = features[:, -2 * len(encoded.modalities):]
-    assert (state[:, 0] == 0).all() and (state[:, len(encoded.modalities)] == 0).all()
+    assert (state[:, 0] == 0).all()
+    assert (state[:, len(encoded.modalities)] == 0).all()
