@@ -146,7 +146,7 @@ def stream_baseline(shared: dict[str, np.ndarray], private: dict[str, np.ndarray
 
 
 def _coalitions(players: int) -> np.ndarray:
-    """Every subset of `players` as a 2^P x P bool matrix; row r includes player p if bit p of r is set."""
+    """Enumerate every subset of `players` as a 2^P x P bool matrix: row r includes player p if bit p of r is set."""
     return (np.arange(2 ** players)[:, None] >> np.arange(players)[None, :]) & 1 == 1
 
 
@@ -170,7 +170,7 @@ def stream_shapley(model: DSRSDNet, encoded: Encoded, rows: np.ndarray,
     """Exact Shapley values of the shared and the private stream of every modality.
 
     A stream leaves a coalition by being replaced with its baseline code (see `stream_baseline`), so
-    each value says how much this learner's own stream moves the at-risk probability compared with
+    each value measures how much this learner's own stream moves the at-risk probability compared with
     an average learner's. All 2^(2M) coalitions are evaluated in one batch per learner, so the values
     are exact and sum to full - baseline. Streams of a modality that is knocked out or truly missing
     have zero gate and get 0.

@@ -48,7 +48,7 @@ def presentation_cohort(course: str) -> str:
 
 
 def cohort_names(cohorts: Cohorts) -> list[str]:
-    """Every course, then every presentation as a whole."""
+    """List every course, then every presentation as a whole."""
     return list(cohorts.courses) + list(dict.fromkeys(presentation_cohort(course) for course in cohorts.courses))
 
 

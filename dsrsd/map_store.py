@@ -34,7 +34,7 @@ MAPS_DIR = "maps"
 INDEX_FILE = "index.json"
 MAP_FORMAT = 1
 STREAMS = ("aligned", "shared", "private")
-# Codes recomputed on another device or library build differ in the last digits; a different data
+# Codes recomputed on another device or library build differ only in the last digits. A different data
 # folder or model moves the fingerprint by orders of magnitude more.
 FINGERPRINT_TOLERANCE = 1e-3
 
@@ -74,7 +74,7 @@ def _write_atomically(path: Path, write) -> None:
 
 
 def read_index(checkpoint_dir: str | Path) -> dict:
-    """The maps index of a checkpoint; an empty one when no map is stored or the index is unreadable."""
+    """Read the maps index of a checkpoint; return an empty one when no map is stored or the index is unreadable."""
     path = Path(checkpoint_dir) / MAPS_DIR / INDEX_FILE
     try:
         index = json.loads(path.read_text())
@@ -107,7 +107,7 @@ def save_maps(checkpoint_dir: str | Path, cohort: str, maps: StreamMaps, sample:
 
 
 def stored_sample(checkpoint_dir: str | Path, cohort: str) -> np.ndarray | None:
-    """The positions in the cohort that the stored maps were fitted on, or None when none is stored."""
+    """Return the positions in the cohort that the stored maps were fitted on, or None when none is stored."""
     entry = read_index(checkpoint_dir)["cohorts"].get(cohort)
     if entry is None:
         return None
@@ -138,7 +138,7 @@ def load_maps(checkpoint_dir: str | Path, cohort: str, streams: tuple[str, ...],
     except (SafetensorError, OSError, ValueError) as error:
         raise StoredMapMismatch(f"the stored map file of {cohort} cannot be read ({error})") from error
     if keys_hash(keys) != entry["keys_sha256"]:
-        raise StoredMapMismatch(f"the stored map of {cohort} was fitted on other registrations than this data holds")
+        raise StoredMapMismatch(f"the stored map of {cohort} was fitted on other registrations than this data contains; run python -m dsrsd.project again")
     modalities = list(entry["modalities"])
     maps = {}
     for stream in streams:

@@ -72,7 +72,7 @@ def _cached_view(checkpoint: str, device: str, data_dir: str, cohort: str, share
 
 
 def map_view(context, cohort: str, shared_stream: str) -> MapView:
-    """The maps of `cohort`: stored beside the checkpoint when they match the data, otherwise fitted now.
+    """Return the maps of `cohort`: stored beside the checkpoint when they match the data, otherwise fitted now.
 
     Raises:
         ValueError: the codes cannot be mapped (too few, not finite, or all identical).
@@ -127,7 +127,7 @@ def clear_selection() -> None:
 
 
 def selected_learners(view: MapView) -> frozenset:
-    """The learners selected in either map, if the selection was made on this cohort."""
+    """Return the learners selected in either map, if the selection was made on this cohort."""
     saved = st.session_state.get(SELECTION_KEY)
     if not saved or saved.get("cohort") != st.session_state.get("representations.cohort"):
         return frozenset()

@@ -82,7 +82,8 @@ def test_students_page_what_if(data_root):
     assert "Completeness holds" in streams
     specs = [chart.proto.spec for chart in app.get("plotly_chart")]
     stream_chart = next(spec for spec in specs if "Shapley value per stream" in spec)
-    assert "Assessment history, shared" in stream_chart and "Platform engagement, private" in stream_chart
+    assert "Assessment history, shared" in stream_chart
+    assert "Platform engagement, private" in stream_chart
 
 
 def test_representations_page_what_if(data_root):
@@ -227,7 +228,8 @@ def test_selection_highlights_learners_in_both_maps(data_root):
     assert any("3 learner(s) selected" in item.value for item in app.caption)
     specs = [chart.proto.spec for chart in app.get("plotly_chart")]
     assert all('"name":"selected"' in spec for spec in specs)
-    assert '"name":"same learner"' in specs[0] and '"name":"same learner"' not in specs[1]
+    assert '"name":"same learner"' in specs[0]
+    assert '"name":"same learner"' not in specs[1]
     assert any("Mean modality gap" in metric.label for metric in app.metric)
     app.button(key="representations.clear").click().run()
     assert not any('"name":"selected"' in chart.proto.spec for chart in app.get("plotly_chart"))
