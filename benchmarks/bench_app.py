@@ -35,8 +35,11 @@ PAGE_PROBE = textwrap.dedent("""
     cold = time.perf_counter() - started
     assert not app.exception, [e.value for e in app.exception]
     app.run()  # a plain rerun, so the warm timings below measure the change alone
-    # The app compiles UMAP's numba kernels in a background thread at start-up (about 10 s here).
-    # Warm timings start once it is done, as they would for a user who opened the app a moment ago.
+    # `streamlit run app.py` compiles UMAP's numba kernels in a background thread once the first page is
+    # drawn (about 10 s here). Warm timings start once that is done, as for a user who opened the app a
+    # moment ago; a page file run alone does not start the thread, so the probe runs it here.
+    from dsrsd.app.state import warm_numba_in_background
+    warm_numba_in_background()
     for thread in threading.enumerate():
         if thread.name == "umap-warmup":
             thread.join()

@@ -32,6 +32,12 @@ def _unit_rows(values: np.ndarray) -> np.ndarray:
     return values / np.maximum(np.linalg.norm(values, axis=1, keepdims=True), 1e-12)
 
 
+def correlation_from_covariance(covariance: np.ndarray) -> np.ndarray:
+    """Scale a covariance matrix to correlations; a constant dimension gets correlation 0 off the diagonal."""
+    std = np.sqrt(np.clip(np.diag(covariance), 1e-12, None))
+    return covariance / np.outer(std, std)
+
+
 def stream_statistics(predictions: Predictions, modalities: list[str]) -> StreamStatistics:
     """Compute the numbers behind the covariance page from codes returned with `keep_codes=True`.
 
@@ -42,8 +48,7 @@ def stream_statistics(predictions: Predictions, modalities: list[str]) -> Stream
     if len(aligned) < 2:
         raise ValueError(f"{len(aligned)} available code(s): a covariance needs at least 2 learners")
     covariance = _covariance(aligned, aligned)
-    std = np.sqrt(np.clip(np.diag(covariance), 1e-12, None))
-    correlation = covariance / np.outer(std, std)
+    correlation = correlation_from_covariance(covariance)
     off = ~np.eye(len(covariance), dtype=bool)
 
     cross, private_covariance, cosine, orthogonality = {}, {}, {}, {}

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import sparse
-from sklearn.metrics import pairwise_distances
 
 from dsrsd.inference import Predictions
 
@@ -107,6 +106,8 @@ def fit_stream_map(predictions: Predictions, modalities: list[str], stream: str,
     _check_finite(codes, stream, "")
     if np.ptp(codes, axis=0).max() <= 1e-9:
         raise ValueError(f"every {stream} code is identical, so a map would show one point")
+    from sklearn.metrics import pairwise_distances
+
     umap = import_umap()
     # A precomputed distance matrix keeps UMAP off its NN-descent index, whose numba compilation
     # took about 40 s in every new process. It also avoids the Python-loop distances of the
@@ -130,6 +131,45 @@ def fit_stream_maps(predictions: Predictions, modalities: list[str], streams: tu
     })
 
 
+def _nearest(codes: np.ndarray, fitted: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the indices (int32) and Euclidean distances (float32) of each code's k nearest fitted codes, nearest first."""
+    import torch
+    from sklearn.metrics import pairwise_distances
+    from threadpoolctl import threadpool_limits
+
+    # The distances are scikit-learn's, as UMAP.transform is given them, because the layout magnifies
+    # even rounding differences into visibly different positions. One BLAS thread, because idle
+    # BLAS threads spun for about a second per call on a busy 2-core machine.
+    with threadpool_limits(limits=1, user_api="blas"):
+        distances = pairwise_distances(codes, fitted).astype(np.float32)
+    near, indices = torch.topk(torch.from_numpy(distances), k, dim=1, largest=False, sorted=True)
+    return indices.numpy().astype(np.int32), np.ascontiguousarray(near.numpy())
+
+
+def _weighted_start(weights: np.ndarray, indices: np.ndarray, embedding: np.ndarray) -> np.ndarray:
+    """Start each new point where umap-learn's `init_graph_transform` does, without its per-row Python loop.
+
+    A point with a neighbour of weight 1 starts on the such neighbour of lowest index; any other starts at the
+    weighted mean of its neighbours, and a point without neighbours at NaN. The float32 sums run in
+    the same order as umap-learn's, because the layout that follows magnifies even rounding differences.
+    """
+    # umap-learn walks each row of a CSR graph, so in the order of the fitted points' indices.
+    order = np.argsort(indices, axis=1)
+    indices = np.take_along_axis(indices, order, axis=1)
+    weights = np.take_along_axis(weights.astype(np.float32), order, axis=1)
+    totals = weights.sum(axis=1)
+    start = np.zeros((len(weights), embedding.shape[1]), dtype=np.float32)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for column in range(weights.shape[1]):
+            start += (weights[:, column] / totals)[:, None] * embedding[indices[:, column]]
+    exact = weights == 1
+    has_exact = exact.any(axis=1)
+    first = exact.argmax(axis=1)
+    start[has_exact] = embedding[indices[has_exact, first[has_exact]]]
+    start[totals == 0] = np.nan
+    return start
+
+
 def transform(stream_map: StreamMap, codes: np.ndarray) -> np.ndarray:
     """Place new codes (rows x D) in a fitted map without moving it; returns rows x 2.
 
@@ -138,22 +178,14 @@ def transform(stream_map: StreamMap, codes: np.ndarray) -> np.ndarray:
     of the fitting epochs with the fitted points held still.
     """
     from umap.layouts import optimize_layout_euclidean
-    from umap.umap_ import compute_membership_strengths, init_graph_transform, make_epochs_per_sample, smooth_knn_dist
+    from umap.umap_ import compute_membership_strengths, make_epochs_per_sample, smooth_knn_dist
 
     k = stream_map.n_neighbors
-    distances = pairwise_distances(codes, stream_map.codes).astype(np.float32)
-    nearest = np.argpartition(distances, k - 1, axis=1)[:, :k]
-    near = np.take_along_axis(distances, nearest, axis=1)
-    order = np.argsort(near, axis=1)
-    indices = np.take_along_axis(nearest, order, axis=1).astype(np.int32)
-    near = np.ascontiguousarray(np.take_along_axis(near, order, axis=1), dtype=np.float32)
-
+    indices, near = _nearest(codes, stream_map.codes, k)
     sigmas, rhos = smooth_knn_dist(near, float(k), local_connectivity=0.0)
     rows, cols, values, _ = compute_membership_strengths(indices, near, sigmas, rhos, bipartite=True)
+    start = _weighted_start(values.reshape(len(codes), k), indices, stream_map.embedding)
     graph = sparse.coo_matrix((values, (rows, cols)), shape=(len(codes), len(stream_map.codes)))
-    csr = graph.tocsr()
-    csr.eliminate_zeros()
-    start = init_graph_transform(csr, stream_map.embedding)
 
     epochs = stream_map.n_epochs // 3
     graph.data[graph.data < graph.data.max() / float(epochs)] = 0.0

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import plotly.express as px
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 
 from dsrsd.app.sidebar import MODALITY_LABELS
 
@@ -104,7 +104,7 @@ def stream_map(points: pd.DataFrame, colour: str, title: str, modalities: list[s
             palette = OUTCOME_COLOURS
         else:
             values = sorted(points[colour].unique())
-            palette = {v: px.colors.qualitative.Safe[i % len(px.colors.qualitative.Safe)] for i, v in enumerate(values)}
+            palette = {v: qualitative.Safe[i % len(qualitative.Safe)] for i, v in enumerate(values)}
         for value, group in points.groupby(colour, sort=False):
             figure.add_trace(go.Scattergl(
                 x=group["x"], y=group["y"], mode="markers", name=str(value), customdata=group["learner"],

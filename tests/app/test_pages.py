@@ -110,7 +110,8 @@ def test_covariance_page_what_if(data_root):
     assert app.selectbox(key="covariance.modality").options == ["Assessment history", "Platform engagement"]
     app.radio(key="covariance.view").set_value("Private space").run()
     assert not app.exception
-    assert "Private space covariance: assessment history" in app.get("plotly_chart")[1].proto.spec
+    assert "Private space correlation: assessment history" in app.get("plotly_chart")[1].proto.spec
+    assert any("Profile is knocked out" in item.value for item in app.caption)
 
 
 def test_covariance_page_all_knocked_out(data_root):
