@@ -21,6 +21,7 @@ from dsrsd.checkpoint import save_checkpoint
 from dsrsd.cli import show_warnings_plainly
 from dsrsd.config import LossConfig, ModelConfig, TrainConfig
 from dsrsd.data import DataError, parse_cutoff
+from dsrsd.data.synthetic import synthetic_course
 from dsrsd.inference import predict
 from dsrsd.metrics import outcome_metrics
 from dsrsd.perturb import Perturbation
@@ -30,8 +31,13 @@ from dsrsd.training import EpochLog, resolve_device, train_model
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m dsrsd.train", description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="oulad", choices=["oulad"], help="dataset format (default: oulad)")
-    parser.add_argument("--data-dir", required=True, help="folder holding the OULAD CSV tables")
+    parser.add_argument("--dataset", default="oulad", choices=["oulad", "synthetic"],
+                        help="oulad reads --data-dir; synthetic generates a course with planted factors into the "
+                             "cache (default: oulad)")
+    parser.add_argument("--data-dir", help="folder holding the OULAD CSV tables (required for --dataset oulad)")
+    parser.add_argument("--learners", type=int, default=4000,
+                        help="learners of the synthetic course, spread over four presentations (default: %(default)s)")
+    parser.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic course (default: %(default)s)")
     parser.add_argument("--task", default="final_outcome", choices=["final_outcome"], help="prediction task (default: final_outcome)")
     parser.add_argument("--cutoff", default="end", help="'end' or a course day; nothing dated later is used (default: end)")
     parser.add_argument("--out", required=True, help="checkpoint directory to write")
@@ -64,6 +70,16 @@ def option_names(message: str) -> str:
     return re.sub(r"\b(?:Model|Loss|Train)Config\.(\w+)", lambda match: "--" + match.group(1).replace("_", "-"), message)
 
 
+def resolve_data_dir(args: argparse.Namespace) -> tuple[Path, dict]:
+    """Return the folder of OULAD-format tables to train on, and what the checkpoint records about it."""
+    if args.dataset == "synthetic":
+        course = synthetic_course(args.data_seed, args.learners)
+        return course.path, {"synthetic": {"seed": args.data_seed, "learners": args.learners}}
+    if not args.data_dir:
+        raise ValueError("missing --data-dir: name the folder holding the OULAD tables, or use --dataset synthetic")
+    return Path(args.data_dir), {}
+
+
 def format_epoch(entry: EpochLog) -> str:
     losses = " ".join(f"{name}={value:.4f}" for name, value in entry.losses.items())
     validation = entry.validation
@@ -91,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         train_config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                                    modality_dropout=args.modality_dropout, patience=args.patience, seed=args.seed)
         started = time.perf_counter()
-        data = prepare_training_data(args.data_dir, cutoff)
+        data_dir, source = resolve_data_dir(args)
+        data = prepare_training_data(data_dir, cutoff)
     except (DataError, ValueError) as error:
         print(f"error: {option_names(str(error))}", file=sys.stderr)
         return 2
@@ -127,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     metrics["best_epoch"] = result.best_epoch
     metrics["train_seconds"] = round(time.perf_counter() - started, 1)
     data_info = {
-        "dataset": args.dataset, "task": args.task, "cutoff": cutoff, "validation_seed": 0,
+        "dataset": args.dataset, **source, "task": args.task, "cutoff": cutoff, "validation_seed": 0,
         "protocol": "test 2014J; train and validation 2013B, 2013J, 2014B, validation held out by student",
         "rows": {name: int((data.split == name).sum()) for name in ("train", "validation", "test")},
     }

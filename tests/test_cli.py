@@ -255,3 +255,20 @@ def test_noise_on_knocked_out_warns(trained, oulad_dir, capsys):
             "--noise", "engagement=0.5"]
     assert evaluate.main(argv) == 0
     assert "warning: noise on engagement has no effect" in capsys.readouterr().err
+
+
+def test_train_synthetic_records_dataset(tmp_path, capsys):
+    out = tmp_path / "model"
+    argv = ["--dataset", "synthetic", "--learners", "120", "--data-seed", "5", "--epochs", "1",
+            "--hidden-size", "8", "--out", str(out), "--quiet"]
+    assert train.main(argv) == 0, capsys.readouterr().err
+    data = json.loads((out / "config.json").read_text())["data"]
+    assert data["dataset"] == "synthetic"
+    assert data["synthetic"] == {"seed": 5, "learners": 120}
+    assert data["engagement_form"] == "weekly_clicks"
+    assert data["rows"]["test"] == 30
+
+
+def test_train_oulad_without_data_dir_exits_2(tmp_path, capsys):
+    assert train.main(["--out", str(tmp_path / "model")]) == 2
+    assert "missing --data-dir" in capsys.readouterr().err
