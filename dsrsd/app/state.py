@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
+from dsrsd import datasets
 from dsrsd.checkpoint import Checkpoint, load_checkpoint
 from dsrsd.data import OUTCOME_CLASSES, Encoded, default_split, load_oulad
 from dsrsd.data.tables import find_table
@@ -32,6 +33,16 @@ MAX_MAP_LEARNERS = 1000   # keeps each UMAP below 4,096 points, where it stays o
 
 def oulad_dir() -> Path:
     return data_root() / "oulad"
+
+
+def checkpoint_data_dir(checkpoint: Checkpoint) -> str:
+    """Return the folder of the tables a checkpoint reads; the synthetic course is generated on first use."""
+    return str(datasets.data_dir_for(checkpoint.config, data_root()))
+
+
+def checkpoint_data_message(checkpoint: Checkpoint) -> str | None:
+    """Say what data a checkpoint lacks and how to get it, or return None when its data is in place."""
+    return datasets.missing_data_message(checkpoint.config, data_root())
 
 
 def oulad_missing_message() -> str | None:
@@ -79,7 +90,8 @@ def cached_cohorts(checkpoint_path: str, device: str, data_dir: str) -> Cohorts:
     split = default_split(raw.keys, seed=checkpoint.config["data"].get("validation_seed", 0))
     encoded = _read_only(checkpoint.encoder.transform(raw))
     labels = (raw.keys["code_module"] + " " + raw.keys["code_presentation"])
-    test_first = sorted(labels.unique(), key=lambda name: (not name.endswith("2014J"), name))
+    test_courses = set(labels[split == "test"])
+    test_first = sorted(labels.unique(), key=lambda name: (name not in test_courses, name))
     return Cohorts(encoded, split, test_first)
 
 
