@@ -1,4 +1,4 @@
-"""Data sources of checkpoints: OULAD under the data root, or the synthetic course.
+"""Data sources of checkpoints: OULAD under the data root, the synthetic course, or a spec table.
 
 A checkpoint names its source in `config.json` under `data.dataset`. Checkpoints written before
 that field existed were all trained on OULAD, so a missing field means `oulad`.
@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
+from dsrsd.data import Encoded, default_split, load_oulad
+from dsrsd.data.spec import spec_from_dict
+from dsrsd.data.spec_table import load_spec_table
 from dsrsd.data.synthetic import synthetic_course
 from dsrsd.data.tables import find_table
 
@@ -16,12 +21,17 @@ DEMO_CHECKPOINT = "synthetic-demo"
 
 
 def dataset_of(config: dict) -> str:
-    """Return the data source a checkpoint config was trained on: `oulad` or `synthetic`."""
+    """Return the data source a checkpoint config was trained on: `oulad`, `synthetic` or `spec`."""
     return (config.get("data") or {}).get("dataset") or "oulad"
 
 
 def data_dir_for(config: dict, root: Path) -> Path:
-    """Return the folder of OULAD-format tables for a checkpoint, generating the synthetic course if needed."""
+    """Return the folder of a checkpoint's data, generating the synthetic course if needed.
+
+    That is the folder of the OULAD-format tables, or for a spec the data root its paths start from.
+    """
+    if dataset_of(config) == "spec":
+        return Path(root)
     if dataset_of(config) == "synthetic":
         settings = config["data"].get("synthetic", {})
         return synthetic_course(settings.get("seed", 0), settings.get("learners", 4000)).path
@@ -37,6 +47,15 @@ def missing_data_message(config: dict, root: Path) -> str | None:
     """Say what to download and where for a checkpoint's data, or return None when it is in place."""
     if dataset_of(config) == "synthetic":
         return None
+    if dataset_of(config) == "spec":
+        spec = spec_from_dict(config["data"]["spec"])
+        absent = [path for path in [spec.table] + [m.table for m in spec.modalities if m.table]
+                  if not (Path(root) / path).is_file()]
+        if not absent:
+            return None
+        return (f"This checkpoint was trained on the table(s) {', '.join(f'`{path}`' for path in absent)} of the "
+                f"spec `{spec.name}`, which are not under `{root}`. Set the `DSRSD_DATA_DIR` environment variable "
+                "to the folder the spec's paths start from, then reload this page.")
     missing = missing_oulad_tables(root)
     if not missing:
         return None
@@ -56,6 +75,20 @@ def default_checkpoint(paths: list[str], root: Path) -> str:
             if Path(path).name == DEMO_CHECKPOINT:
                 return path
     return paths[0]
+
+
+def encoded_cohorts(checkpoint, data_dir: str | Path) -> tuple[Encoded, np.ndarray]:
+    """Load and encode every learner of a checkpoint's data; return the encoding and each learner's split.
+
+    `data_dir` is the folder `data_dir_for` returns for the checkpoint.
+    """
+    config = checkpoint.config
+    if dataset_of(config) == "spec":
+        raw = load_spec_table(spec_from_dict(config["data"]["spec"]), data_dir)
+        return checkpoint.encoder.transform(raw), raw.split
+    raw = load_oulad(data_dir, checkpoint.cutoff)
+    split = default_split(raw.keys, seed=config["data"].get("validation_seed", 0))
+    return checkpoint.encoder.transform(raw), split
 
 
 SYNTHETIC_BANNER = (

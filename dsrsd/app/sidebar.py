@@ -17,7 +17,18 @@ from dsrsd.perturb import Perturbation
 from dsrsd.datasets import default_checkpoint
 from dsrsd.settings import CHECKPOINTS_DIR, data_root
 
-MODALITY_LABELS = {"profile": "Profile", "assessments": "Assessment history", "engagement": "Platform engagement"}
+class ModalityLabels(dict):
+    """Display labels of modalities; a modality without one (named in a spec) shows its own name."""
+
+    def __missing__(self, name: str) -> str:
+        return str(name).replace("_", " ").capitalize()
+
+    def get(self, name, default=None):
+        # Pages call .get(name) as a format_func, so an unlabelled name must not become None.
+        return self[name]
+
+
+MODALITY_LABELS = ModalityLabels(profile="Profile", assessments="Assessment history", engagement="Platform engagement")
 MAX_NOISE = 3.0
 
 

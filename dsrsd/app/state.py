@@ -18,7 +18,7 @@ import torch
 
 from dsrsd import datasets
 from dsrsd.checkpoint import Checkpoint, load_checkpoint
-from dsrsd.data import OUTCOME_CLASSES, Encoded, default_split, load_oulad
+from dsrsd.data import OUTCOME_CLASSES, Encoded
 from dsrsd.data.tables import find_table
 from dsrsd.inference import Predictions, predict
 from dsrsd.perturb import Perturbation
@@ -86,10 +86,9 @@ def _read_only(encoded: Encoded) -> Encoded:
 @st.cache_resource(show_spinner="Loading and encoding OULAD...")
 def cached_cohorts(checkpoint_path: str, device: str, data_dir: str) -> Cohorts:
     checkpoint = cached_checkpoint(checkpoint_path, device)
-    raw = load_oulad(data_dir, checkpoint.cutoff)
-    split = default_split(raw.keys, seed=checkpoint.config["data"].get("validation_seed", 0))
-    encoded = _read_only(checkpoint.encoder.transform(raw))
-    labels = (raw.keys["code_module"] + " " + raw.keys["code_presentation"])
+    encoded, split = datasets.encoded_cohorts(checkpoint, data_dir)
+    encoded = _read_only(encoded)
+    labels = (encoded.keys["code_module"] + " " + encoded.keys["code_presentation"])
     test_courses = set(labels[split == "test"])
     test_first = sorted(labels.unique(), key=lambda name: (name not in test_courses, name))
     return Cohorts(encoded, split, test_first)

@@ -202,3 +202,21 @@ def test_representations_all_knocked_out(data_root):
     assert not app.exception
     assert any("Every modality is knocked out" in item.value for item in app.info)
     assert not app.get("plotly_chart")
+
+
+def test_spec_checkpoint_pages(data_root):
+    app = run_page("app.py")
+    app.sidebar.selectbox[0].set_value(str(REPO / "checkpoints" / "student-performance")).run()
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert float(metrics["Test at-risk AUC"]) >= 0.9
+    app.switch_page("pages/1_Students.py").run()
+    assert not app.exception, [item.value for item in app.exception]
+    assert app.sidebar.selectbox[2].value == "student_performance test"
+    table = app.dataframe[0].value
+    assert len(table) == 130
+    assert set(table["recorded_outcome"]) == {"Pass", "Fail"}
+    assert "drives this prediction" in app.markdown[0].value
+    toggles = [toggle.label for toggle in app.sidebar.toggle]
+    assert toggles == ["Knock out background", "Knock out behaviour", "Knock out grades"]
+    app.switch_page("pages/3_Covariance.py").run()
+    assert not app.exception, [item.value for item in app.exception]
