@@ -196,11 +196,23 @@ CELLS = st.one_of(st.none(), st.integers(-5, 30), st.floats(-1e3, 1e3, allow_nan
                   st.text(string.ascii_letters + " ,;?\"'", max_size=6))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=st.lists(st.tuples(CELLS, CELLS, CELLS, CELLS), min_size=1, max_size=25), use_key=st.booleans())
-def test_arbitrary_tables_load_or_raise(tmp_path, rows, use_key):
+def column(draw, size: int, valid: st.SearchStrategy, unique: bool = False) -> list:
+    """Draw a column of `size` values: either all valid, or arbitrary cells."""
+    clean = st.lists(valid, min_size=size, max_size=size, unique=unique)
+    return draw(st.one_of(clean, st.lists(CELLS, min_size=size, max_size=size)))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), use_key=st.booleans())
+def test_arbitrary_tables_load_or_raise(tmp_path, data, use_key):
     """Every arbitrary table either loads with each row once, or raises SpecError."""
-    table = pd.DataFrame(rows, columns=["id", "sex", "age", "grade"])
+    size = data.draw(st.integers(1, 25))
+    table = pd.DataFrame({
+        "id": column(data.draw, size, st.integers(0, 10**6), unique=True),
+        "sex": column(data.draw, size, st.sampled_from(["F", "M", None])),
+        "age": column(data.draw, size, st.one_of(st.none(), st.floats(0, 99, allow_nan=False))),
+        "grade": column(data.draw, size, st.integers(0, 20)),
+    })
     table.to_csv(tmp_path / "learners.csv", index=False)
     values = document(modalities={"background": {"categorical": ["sex"], "numeric": ["age"]}})
     if not use_key:
@@ -212,6 +224,8 @@ def test_arbitrary_tables_load_or_raise(tmp_path, rows, use_key):
         return
     assert len(raw) == len(table)
     assert raw.keys["id_student"].is_unique
+    if use_key:
+        assert raw.keys["id_student"].tolist() == [int(value) for value in table["id"]]
     assert set(raw.split) <= {"train", "validation", "test"}
     assert raw.present.shape == (len(table), 1)
     expected = pd.to_numeric(table["grade"]) >= 10
