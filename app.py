@@ -8,6 +8,7 @@ st.navigation([
     st.Page("pages/1_Students.py", title="Students"),
     st.Page("pages/2_Representations.py", title="Representations"),
     st.Page("pages/3_Covariance.py", title="Covariance"),
+    st.Page("pages/7_Gates.py", title="Gates"),
     st.Page("pages/4_Model_card.py", title="Model card"),
     st.Page("pages/5_Truth.py", title="Does it explain the truth?"),
 ]).run()

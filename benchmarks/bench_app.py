@@ -144,7 +144,8 @@ def main() -> int:
     results = {"server_start_s": round(server_start_seconds(), 2)}
     browser = browser_first_page_seconds()
     results["browser_students_table_after_start_s"] = None if browser is None else round(browser, 2)
-    for page in ("app.py", "pages/1_Students.py", "pages/2_Representations.py", "pages/3_Covariance.py"):
+    for page in ("app.py", "pages/1_Students.py", "pages/2_Representations.py", "pages/3_Covariance.py",
+                 "pages/7_Gates.py"):
         results[page] = page_times(page, repeats=0 if page == "app.py" else 3)
     results["machine"] = f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
     print(json.dumps(results, indent=2))

@@ -6,12 +6,17 @@ from dsrsd.app import figures
 from dsrsd.app.context import page_context
 from dsrsd.app.sidebar import MODALITY_LABELS
 from dsrsd.diagnostics import cka_matrix, stream_health, stream_statistics
+from dsrsd.projection import MIN_POINTS
 
 st.title("Covariance")
 st.caption("The decorrelation loss drives the off-diagonal of the shared covariance to zero; the orthogonality "
            "loss drives the cross-covariance between a modality's shared and private codes to zero.")
 
 context = page_context()
+if len(context.rows) < MIN_POINTS:
+    st.info(f"{context.course} has {len(context.rows)} learner(s); covariance estimates need at least {MIN_POINTS}. "
+            "Pick another course.")
+    st.stop()
 predictions = context.predictions(keep_codes=True)
 modalities = context.cohorts.encoded.modalities
 if not predictions.available.any():
@@ -40,9 +45,14 @@ if not available:
     right.info("No modality has two or more available learners under the current what-if settings.")
     st.stop()
 modality = right.selectbox("Modality", available, format_func=MODALITY_LABELS.get, key="covariance.modality")
-right.plotly_chart(figures.heatmap(statistics.cross_covariance[modality], f"Shared vs private cross-covariance: "
-                                   f"{MODALITY_LABELS[modality].lower()}", "private dimension", "shared dimension"),
-                   key="covariance.cross")
+view = right.radio("Per-modality view", ["Shared vs private", "Private space"], horizontal=True, key="covariance.view")
+label = MODALITY_LABELS[modality].lower()
+if view == "Shared vs private":
+    right.plotly_chart(figures.heatmap(statistics.cross_covariance[modality], f"Shared vs private cross-covariance: {label}",
+                                       "private dimension", "shared dimension"), key="covariance.cross")
+else:
+    right.plotly_chart(figures.heatmap(statistics.private_covariance[modality], f"Private space covariance: {label}",
+                                       "dimension", "dimension"), key="covariance.private")
 
 st.subheader("Orthogonality per modality")
 st.dataframe(
