@@ -12,6 +12,8 @@ from dsrsd.data import DataError, Encoded, OuladEncoder, OuladRaw, default_split
 from dsrsd.data.spec import Spec, spec_from_dict
 from dsrsd.data.spec_encoding import SpecEncoder
 from dsrsd.data.spec_table import SpecRaw, load_spec_table
+from dsrsd.datasets import data_dir_for
+from dsrsd.settings import data_root
 
 SPLITS = ("train", "validation", "test", "all")
 
@@ -46,13 +48,16 @@ def prepare_spec_data(spec: Spec, data_root: str | Path) -> PreparedData:
     return PreparedData(raw, raw.split, encoder, encoder.transform(raw))
 
 
-def encode_for_checkpoint(checkpoint: Checkpoint, data_dir: str | Path, split: str = "test") -> Encoded:
+def encode_for_checkpoint(checkpoint: Checkpoint, data_dir: str | Path | None, split: str = "test") -> Encoded:
     """Encode the registrations of `split` with the checkpoint's fitted encoder and cutoff.
 
     For a checkpoint trained from a spec, `data_dir` is the folder the spec's table paths start from.
+    None picks the checkpoint's own source under `dsrsd.settings.data_root()` (`dsrsd.datasets.data_dir_for`).
     """
     if split not in SPLITS:
         raise ValueError(f"invalid split {split!r}: use one of {', '.join(SPLITS)}")
+    if data_dir is None:
+        data_dir = data_dir_for(checkpoint.config, data_root())
     if checkpoint.config.get("data", {}).get("dataset") == "spec":
         spec = spec_from_dict(checkpoint.config["data"]["spec"])
         raw = load_spec_table(spec, data_dir)

@@ -297,3 +297,12 @@ def test_train_bad_spec_exits_2(tmp_path, capsys):
     spec.write_text('name = "x"\ntable = "t.csv"\n[modalities.a]\nnumeric = ["x"]\n')
     assert train.main(["--spec", str(spec), "--out", str(tmp_path / "model")]) == 2
     assert "missing [target] section" in capsys.readouterr().err
+
+
+def test_evaluate_demo_without_data_dir(capsys):
+    demo = REPO_ROOT / "checkpoints" / "synthetic-demo"
+    assert evaluate.main(["--checkpoint", str(demo)]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    recorded = json.loads((demo / "config.json").read_text())["metrics"]["test"]
+    assert metrics["rows"] == 1000
+    assert metrics["at_risk_auc"] == pytest.approx(recorded["at_risk_auc"], abs=1e-6)
