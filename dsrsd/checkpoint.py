@@ -28,6 +28,7 @@ from torch import nn
 
 from dsrsd.config import GBDTConfig, LossConfig, ModelConfig, TrainConfig, config_from_dict
 from dsrsd.data.encoding import OuladEncoder
+from dsrsd.data.spec_encoding import SpecEncoder, encoder_from_state
 from dsrsd.model import GBDT, build_model, is_known_architecture
 from dsrsd.model.gbdt import GradientBoostedTrees
 
@@ -46,7 +47,7 @@ class CheckpointError(ValueError):
 @dataclass
 class Checkpoint:
     model: nn.Module | GradientBoostedTrees
-    encoder: OuladEncoder
+    encoder: OuladEncoder | SpecEncoder
     config: dict          # the whole config.json
     path: Path
 
@@ -80,7 +81,7 @@ def library_versions() -> dict[str, str]:
 def save_checkpoint(
     directory: str | Path,
     model: nn.Module | GradientBoostedTrees,
-    encoder: OuladEncoder,
+    encoder: OuladEncoder | SpecEncoder,
     model_config: ModelConfig | GBDTConfig,
     loss_config: LossConfig | None,
     train_config: TrainConfig,
@@ -179,14 +180,14 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -
         raise CheckpointError(f"{weights_path} is corrupt or truncated ({error}); retrain or copy the file again") from error
 
     try:
-        encoder = OuladEncoder(config["schema"])
+        encoder = encoder_from_state(config["schema"])
         if architecture == GBDT:
             config_from_dict(GBDTConfig, config["model"])
             model = GradientBoostedTrees.from_arrays(encoder.modalities, weights)
             return Checkpoint(model=model, encoder=encoder, config=config, path=directory)
         model_config = config_from_dict(ModelConfig, config["model"])
         model = build_model(architecture, encoder.modalities, encoder.input_sizes(), config["schema"]["kinds"],
-                            config["schema"]["steps"], model_config)
+                            config["schema"].get("steps", {}), model_config)
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{directory / CONFIG_FILE}: invalid model or schema section ({error})") from error
     try:

@@ -67,10 +67,14 @@ def fit_model(data: PreparedData, run: RunConfig, device: torch.device,
 
 
 def save_fitted(directory: str | Path, fitted: FittedModel, data: PreparedData, run: RunConfig, cutoff,
-                train_modules: list[str] | None = None, dataset: str = "oulad", task: str = "final_outcome") -> Path:
-    """Save a fitted model as a checkpoint with its configs, split protocol and metrics."""
+                train_modules: list[str] | None = None, dataset: str = "oulad", task: str = "final_outcome",
+                source: dict | None = None) -> Path:
+    """Save a fitted model as a checkpoint with its configs, split protocol and metrics.
+
+    `source` describes where the data came from (a spec or a synthetic course) and may replace the protocol.
+    """
     data_info = {
-        "dataset": dataset, "task": task, "cutoff": cutoff, **protocol_info(train_modules),
+        "dataset": dataset, "task": task, "cutoff": cutoff, **protocol_info(train_modules), **(source or {}),
         "rows": {name: int((data.split == name).sum()) for name in ("train", "validation", "test")},
     }
     model = fitted.model.cpu() if isinstance(fitted.model, torch.nn.Module) else fitted.model

@@ -20,10 +20,13 @@ from tqdm import tqdm
 
 from dsrsd.cli import show_warnings_plainly
 from dsrsd.config import GBDTConfig, LossConfig, ModelConfig, TrainConfig
-from dsrsd.data import MODALITIES, DataError, parse_cutoff
+from dsrsd.data import DataError, parse_cutoff
+from dsrsd.data.spec import read_spec
+from dsrsd.data.synthetic import synthetic_course
 from dsrsd.fit import RunConfig, fit_model, save_fitted
 from dsrsd.model import GBDT, architecture_for
-from dsrsd.pipeline import prepare_training_data
+from dsrsd.pipeline import prepare_spec_data, prepare_training_data
+from dsrsd.settings import data_root
 from dsrsd.training import EpochLog, resolve_device
 
 MODEL_HELP = ("model kind: dsrsd (DSRSD-Net), single:MODALITY (one modality alone), early (early fusion), late "
@@ -32,8 +35,15 @@ MODEL_HELP = ("model kind: dsrsd (DSRSD-Net), single:MODALITY (one modality alon
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m dsrsd.train", description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="oulad", choices=["oulad"], help="dataset format (default: oulad)")
-    parser.add_argument("--data-dir", required=True, help="folder holding the OULAD CSV tables")
+    parser.add_argument("--dataset", default="oulad", choices=["oulad", "synthetic"],
+                        help="oulad reads --data-dir; synthetic generates a course with planted factors into the "
+                             "cache (default: oulad)")
+    parser.add_argument("--data-dir", help="folder holding the OULAD CSV tables (required for --dataset oulad)")
+    parser.add_argument("--spec", help="modality spec (TOML) of a per-learner table; replaces --dataset and --data-dir, "
+                                       "and reads the table relative to DSRSD_DATA_DIR")
+    parser.add_argument("--learners", type=int, default=4000,
+                        help="learners of the synthetic course, spread over four presentations (default: %(default)s)")
+    parser.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic course (default: %(default)s)")
     parser.add_argument("--task", default="final_outcome", choices=["final_outcome"], help="prediction task (default: final_outcome)")
     parser.add_argument("--cutoff", default="end", help="'end' or a course day; nothing dated later is used (default: end)")
     parser.add_argument("--out", required=True, help="checkpoint directory to write")
@@ -73,6 +83,16 @@ def option_names(message: str) -> str:
     return re.sub(r"\b(?:Model|Loss|Train)Config\.(\w+)", lambda match: "--" + match.group(1).replace("_", "-"), message)
 
 
+def resolve_data_dir(args: argparse.Namespace) -> tuple[Path, dict]:
+    """Return the folder of OULAD-format tables to train on, and what the checkpoint records about it."""
+    if args.dataset == "synthetic":
+        course = synthetic_course(args.data_seed, args.learners)
+        return course.path, {"synthetic": {"seed": args.data_seed, "learners": args.learners}}
+    if not args.data_dir:
+        raise ValueError("missing --data-dir: name the folder holding the OULAD tables, or use --dataset synthetic")
+    return Path(args.data_dir), {}
+
+
 def format_epoch(entry: EpochLog) -> str:
     losses = " ".join(f"{name}={value:.4f}" for name, value in entry.losses.items())
     validation = entry.validation
@@ -80,9 +100,12 @@ def format_epoch(entry: EpochLog) -> str:
             f"acc={validation['accuracy']:.4f} f1={validation['macro_f1']:.4f} | {entry.seconds:.1f}s")
 
 
-def run_config_from_args(args) -> RunConfig:
-    """Build the run's configs from the parsed options; raise ValueError naming a bad value."""
-    architecture = architecture_for(args.model, list(MODALITIES))
+def run_config_from_args(args, modalities: list[str]) -> RunConfig:
+    """Build the run's configs from the parsed options and the data's modalities.
+
+    Raises ValueError naming a bad value.
+    """
+    architecture = architecture_for(args.model, modalities)
     dropout = args.modality_dropout
     if dropout is None:
         # A single-modality model has nothing to fall back on when its modality is dropped.
@@ -112,14 +135,30 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cutoff = parse_cutoff(args.cutoff)
         device = resolve_device(args.device)
-        run = run_config_from_args(args)
         started = time.perf_counter()
-        data = prepare_training_data(args.data_dir, cutoff, train_modules=args.train_modules)
+        if args.spec and args.train_modules:
+            raise ValueError("--train-modules applies to OULAD-format data; a spec keeps its own seeded split")
+        if args.spec:
+            spec = read_spec(args.spec)
+            data = prepare_spec_data(spec, data_root())
+            source = {"dataset": "spec", "spec": spec.to_dict(), "spec_file": str(args.spec),
+                      "protocol": f"seeded stratified split: test {spec.test_fraction:.0%}, validation "
+                                  f"{spec.validation_fraction:.0%}, seed {spec.seed}"}
+        else:
+            data_dir, source = resolve_data_dir(args)
+            data = prepare_training_data(data_dir, cutoff, train_modules=args.train_modules)
+        run = run_config_from_args(args, data.encoded.modalities)
     except (DataError, ValueError) as error:
         print(f"error: {option_names(str(error))}", file=sys.stderr)
         return 2
-    print(f"data: {len(data.encoded)} registrations, engagement form {data.encoder.state['engagement_form']}, "
-          f"cutoff {cutoff}; loaded in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    if args.spec:
+        print(f"data: {len(data.encoded)} learners of spec {args.spec}; loaded in {time.perf_counter() - started:.1f}s",
+              file=sys.stderr)
+    else:
+        print(f"data: {len(data.encoded)} registrations, engagement form {data.encoder.state['engagement_form']}, "
+              f"cutoff {cutoff}; loaded in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    print("data: modalities " + ", ".join(f"{m} ({data.encoder.state['kinds'][m]}, {size} features)"
+                                        for m, size in data.encoder.input_sizes().items()), file=sys.stderr)
     present = data.encoded.present.sum(axis=0)
     print("data: registrations with a record in each modality: " + ", ".join(
         f"{m} {int(count):,}" for m, count in zip(data.encoded.modalities, present)), file=sys.stderr)
@@ -139,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         bar.close()
     metrics = fitted.metrics
     metrics["train_seconds"] = round(time.perf_counter() - started, 1)
-    path = save_fitted(args.out, fitted, data, run, cutoff, args.train_modules, args.dataset, args.task)
+    path = save_fitted(args.out, fitted, data, run, cutoff, args.train_modules, args.dataset, args.task, source)
     print(json.dumps({"checkpoint": str(path), **{k: metrics[k] for k in ("validation", "test") if k in metrics}}, indent=2))
     return 0
 

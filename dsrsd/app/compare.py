@@ -1,11 +1,12 @@
 """Comparing shipped models in the app: DSRSD-Net and every baseline checkpoint, on one learner or a cohort.
 
-Each checkpoint encodes the data with its own fitted encoder, so models are matched by registration
-key, never by row position.
+Only checkpoints trained on the same data source, cutoff and modalities are compared. Each encodes
+the data with its own fitted encoder, so models are matched by registration key, never by row position.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,11 +14,13 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from dsrsd.checkpoint import Checkpoint, list_checkpoints, load_checkpoint
-from dsrsd.data import OUTCOME_CLASSES, Encoded, load_oulad
+from dsrsd.checkpoint import CONFIG_FILE, Checkpoint, list_checkpoints, load_checkpoint
+from dsrsd.data import OUTCOME_CLASSES, Encoded
+from dsrsd.datasets import dataset_of
 from dsrsd.inference import predict
 from dsrsd.metrics import at_risk_probability
 from dsrsd.perturb import Perturbation
+from dsrsd.pipeline import encode_for_checkpoint
 from dsrsd.robustness import robustness_sweep
 from dsrsd.settings import CHECKPOINTS_DIR, REPO_ROOT
 
@@ -26,9 +29,30 @@ RESULTS_CSV = REPO_ROOT / "benchmarks" / "results" / "oulad" / "results.csv"
 DSRSD_RESULTS_NAME = "dsrsd"
 
 
-def shipped_models() -> dict[str, str]:
-    """Map a display name to each shipped checkpoint: the top-level ones, then `checkpoints/baselines/`."""
-    return {path.name: str(path) for path in list_checkpoints(CHECKPOINTS_DIR) + list_checkpoints(BASELINES_DIR)}
+def data_signature(config: dict) -> tuple:
+    """Return what two checkpoints must share to predict on the same learners with the same inputs."""
+    data = config.get("data") or {}
+    return (dataset_of(config), str(data.get("cutoff")), data.get("engagement_form"),
+            json.dumps(data.get("synthetic"), sort_keys=True), json.dumps(data.get("spec"), sort_keys=True),
+            tuple((config.get("schema") or {}).get("modalities", [])))
+
+
+def shipped_models(reference: dict | None = None) -> dict[str, str]:
+    """Map a display name to each shipped checkpoint, the top-level ones, then `checkpoints/baselines/`.
+
+    With a `reference` config, keep only the checkpoints with its data signature. Without one, keep the
+    OULAD checkpoints, because the stored benchmark results are on OULAD.
+    """
+    models = {}
+    for path in list_checkpoints(CHECKPOINTS_DIR) + list_checkpoints(BASELINES_DIR):
+        try:
+            config = json.loads((path / CONFIG_FILE).read_text())
+        except (OSError, json.JSONDecodeError):
+            continue   # load_checkpoint reports a broken checkpoint where it is opened
+        keep = data_signature(config) == data_signature(reference) if reference else dataset_of(config) == "oulad"
+        if keep:
+            models[path.name] = str(path)
+    return models
 
 
 def results_name(checkpoint_name: str, architecture: str) -> str:
@@ -49,8 +73,7 @@ def cached_model(path: str, device: str) -> Checkpoint:
 @st.cache_resource(show_spinner="Encoding OULAD for the model...")
 def cached_encoded(path: str, device: str, data_dir: str) -> Encoded:
     """Encode every registration for one checkpoint. The arrays are read-only, because sessions share them."""
-    checkpoint = cached_model(path, device)
-    encoded = checkpoint.encoder.transform(load_oulad(data_dir, checkpoint.cutoff))
+    encoded = encode_for_checkpoint(cached_model(path, device), data_dir, "all")
     for array in list(encoded.inputs.values()) + list(encoded.masks.values()) + [encoded.present, encoded.labels]:
         array.flags.writeable = False
     return encoded
@@ -83,7 +106,7 @@ def learner_comparison(paths: tuple[str, ...], device: str, data_dir: str, key: 
 
 def comparison_ui(context, position: int) -> None:
     """Draw the table comparing every shipped model on the learner at `position` of the page's course."""
-    models = shipped_models()
+    models = shipped_models(context.checkpoint.config)
     if len(models) < 2:
         return
     keys = context.cohorts.encoded.keys.iloc[int(context.rows[position])]

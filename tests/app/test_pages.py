@@ -1,4 +1,4 @@
-"""AppTest runs of every page on the shipped checkpoint and the real OULAD data.
+"""AppTest runs of every page on the shipped checkpoints: OULAD with the real data, the demo without it.
 
 Each page is run clean, then with a knockout and a noise level set in the shared sidebar.
 """
@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+
+from tests.conftest import PER_REGISTRATION_TABLES, read_text_table
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 180
@@ -44,18 +46,53 @@ def test_home_shows_test_auc(data_root):
     assert metrics["Cutoff"] == "end"
 
 
-def test_home_without_data_says_what_to_download(tmp_path, monkeypatch):
+def test_home_without_data_opens_demo(tmp_path, monkeypatch):
     monkeypatch.setenv("DSRSD_DATA_DIR", str(tmp_path))
     app = run_page("app.py")
+    assert app.sidebar.selectbox[0].value.endswith("synthetic-demo")
+    banner = " ".join(item.value for item in app.info)
+    assert "synthetic course" in banner
+    assert "DSRSD_DATA_DIR" in banner
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert float(metrics["Test at-risk AUC"]) >= 0.95
+
+
+def test_home_oulad_checkpoint_without_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("DSRSD_DATA_DIR", str(tmp_path))
+    app = run_page("app.py")
+    app.sidebar.selectbox[0].set_value(str(REPO / "checkpoints" / "oulad-final-outcome")).run()
+    assert not app.exception, [item.value for item in app.exception]
     message = " ".join(item.value for item in app.info)
     assert "analyse.kmi.open.ac.uk/open_dataset" in message
     assert str(tmp_path / "oulad") in message
+    assert not app.metric
 
 
-def test_students_page_without_data_stops(tmp_path, monkeypatch):
+@pytest.mark.parametrize("page", ["pages/1_Students.py", "pages/2_Representations.py", "pages/3_Covariance.py",
+                                  "pages/7_Gates.py", "pages/4_Model_card.py"])
+def test_page_without_data_uses_demo(page, tmp_path, monkeypatch):
     monkeypatch.setenv("DSRSD_DATA_DIR", str(tmp_path))
-    app = run_page("pages/1_Students.py")
-    assert any("DSRSD_DATA_DIR" in item.value for item in app.info)
+    app = run_page(page)
+    assert any("synthetic course" in item.value for item in app.info)
+    assert len(app.dataframe) + len(app.get("plotly_chart")) > 0
+
+
+def test_truth_page_on_demo(tmp_path, monkeypatch):
+    monkeypatch.setenv("DSRSD_DATA_DIR", str(tmp_path))
+    app = run_page("pages/5_Truth.py")
+    assert float(app.metric[0].value.rstrip("%")) >= 90
+    ranking, probes, shifts = (frame.value for frame in app.dataframe)
+    assert (ranking["ranked first"] >= 0.9).all()
+    assert probes.set_index("factor").loc["motivation", "shared"] >= 0.9
+    shifts = shifts.set_index("group")
+    assert shifts.loc["Profile", "Platform engagement knocked out"] < 0.05
+    assert shifts.loc["Profile", "Profile knocked out"] > 0.3
+
+
+def test_truth_page_needs_synthetic_checkpoint(data_root):
+    app = run_page("pages/5_Truth.py")
+    assert app.sidebar.selectbox[0].value.endswith("oulad-final-outcome")
+    assert any("trained on the synthetic course" in item.value for item in app.info)
     assert not app.dataframe
 
 
@@ -76,6 +113,12 @@ def test_students_page_what_if(data_root):
     captions = [item.value for item in app.caption]
     assert "Assessment history: knocked out (what-if)" in captions
     assert "Assessment history" not in app.markdown[0].value
+    streams = next(item.value for item in app.caption if item.value.startswith("Stream values answer"))
+    assert "Completeness holds" in streams
+    specs = [chart.proto.spec for chart in app.get("plotly_chart")]
+    stream_chart = next(spec for spec in specs if "Shapley value per stream" in spec)
+    assert "Assessment history, shared" in stream_chart
+    assert "Platform engagement, private" in stream_chart
 
 
 def test_representations_page_what_if(data_root):
@@ -85,7 +128,7 @@ def test_representations_page_what_if(data_root):
     set_what_if(app, "platform engagement", "assessment history", 0.8)
     captions = " ".join(item.value for item in app.caption)
     assert "Platform engagement is knocked out" in captions
-    assert "Black crosses" in captions
+    assert "Arrows run from a code's clean position" in captions
     assert len(app.get("plotly_chart")) == 2
 
 
@@ -100,6 +143,10 @@ def test_covariance_page_what_if(data_root):
     perturbed = {metric.label: metric.value for metric in app.metric}
     assert perturbed["Codes used"] != clean["Codes used"]
     assert app.selectbox(key="covariance.modality").options == ["Assessment history", "Platform engagement"]
+    app.radio(key="covariance.view").set_value("Private space").run()
+    assert not app.exception
+    assert "Private space correlation: assessment history" in app.get("plotly_chart")[1].proto.spec
+    assert any("Profile is knocked out" in item.value for item in app.caption)
 
 
 def test_covariance_page_all_knocked_out(data_root):
@@ -168,6 +215,78 @@ def test_representations_all_knocked_out(data_root):
     assert not app.exception
     assert any("Every modality is knocked out" in item.value for item in app.info)
     assert not app.get("plotly_chart")
+
+
+def test_gates_page_what_if(data_root):
+    app = run_page("pages/7_Gates.py")
+    clean = app.dataframe[0].value.set_index("modality")
+    assert clean["mean_gate"].between(0, 1).all()
+    assert clean.loc["Assessment history", "truly_missing"] > 0
+    assert len(app.get("plotly_chart")) == 2
+    set_what_if(app, "profile", "platform engagement", 1.0)
+    shifted = app.dataframe[0].value.set_index("modality")
+    assert shifted.loc["Profile", "mean_gate_what_if"] == 0
+    assert shifted.loc["Assessment history", "mean_shift"] > 0
+    assert any("Profile is knocked out" in item.value for item in app.caption)
+
+
+@pytest.fixture
+def tiny_course_root(mini_oulad_dir, monkeypatch) -> Path:
+    """A data folder whose only course, AAA 2013J, has three learners."""
+    keep = set(read_text_table(mini_oulad_dir / "studentInfo.csv")["id_student"].iloc[:3])
+    for name in PER_REGISTRATION_TABLES + ["studentAssessment"]:
+        path = mini_oulad_dir / f"{name}.csv"
+        frame = read_text_table(path)
+        frame[frame["id_student"].isin(keep)].to_csv(path, index=False)
+    monkeypatch.setenv("DSRSD_DATA_DIR", str(mini_oulad_dir.parent))
+    return mini_oulad_dir.parent
+
+
+@pytest.mark.parametrize("page", ["pages/2_Representations.py", "pages/3_Covariance.py", "pages/7_Gates.py"])
+def test_tiny_cohort_gets_a_message(tiny_course_root, page):
+    app = run_page(page)
+    assert any("AAA 2013J has 3 learner(s)" in item.value for item in app.info), [item.value for item in app.info]
+    assert not app.get("plotly_chart")
+
+
+def test_tiny_cohort_students_page(tiny_course_root):
+    app = run_page("pages/1_Students.py")
+    assert len(app.dataframe[0].value) == 3
+    assert any("drives this prediction" in item.value for item in app.markdown)
+
+
+def test_selection_highlights_learners_in_both_maps(data_root):
+    app = run_page("pages/2_Representations.py")
+    cohort = app.session_state["representations.cohort"]
+    app.session_state["representations.selected"] = {"cohort": cohort, "learners": [0, 1, 2]}
+    app.run()
+    assert not app.exception, [item.value for item in app.exception]
+    assert any("3 learner(s) selected" in item.value for item in app.caption)
+    specs = [chart.proto.spec for chart in app.get("plotly_chart")]
+    assert all('"name":"selected"' in spec for spec in specs)
+    assert '"name":"same learner"' in specs[0]
+    assert '"name":"same learner"' not in specs[1]
+    assert any("Mean modality gap" in metric.label for metric in app.metric)
+    app.button(key="representations.clear").click().run()
+    assert not any('"name":"selected"' in chart.proto.spec for chart in app.get("plotly_chart"))
+
+
+def test_spec_checkpoint_pages(data_root):
+    app = run_page("app.py")
+    app.sidebar.selectbox[0].set_value(str(REPO / "checkpoints" / "student-performance")).run()
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert float(metrics["Test at-risk AUC"]) >= 0.9
+    app.switch_page("pages/1_Students.py").run()
+    assert not app.exception, [item.value for item in app.exception]
+    assert app.sidebar.selectbox[2].value == "student_performance test"
+    table = app.dataframe[0].value
+    assert len(table) == 130
+    assert set(table["recorded_outcome"]) == {"Pass", "Fail"}
+    assert "drives this prediction" in app.markdown[0].value
+    toggles = [toggle.label for toggle in app.sidebar.toggle]
+    assert toggles == ["Knock out background", "Knock out behaviour", "Knock out grades"]
+    app.switch_page("pages/3_Covariance.py").run()
+    assert not app.exception, [item.value for item in app.exception]
 
 
 def test_robustness_page_stored_and_live(data_root):
