@@ -100,8 +100,8 @@ def format_epoch(entry: EpochLog) -> str:
             f"acc={validation['accuracy']:.4f} f1={validation['macro_f1']:.4f} | {entry.seconds:.1f}s")
 
 
-def run_config_from_args(args, modalities: list[str]) -> RunConfig:
-    """Build the run's configs from the parsed options and the data's modalities.
+def run_config_from_args(args, modalities: list[str] | None) -> RunConfig:
+    """Build the run's configs from the parsed options and the data's modalities (None before loading).
 
     Raises ValueError naming a bad value.
     """
@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cutoff = parse_cutoff(args.cutoff)
         device = resolve_device(args.device)
+        run_config_from_args(args, None)   # rejects invalid options before the data is loaded
         started = time.perf_counter()
         if args.spec and args.train_modules:
             raise ValueError("--train-modules applies to OULAD-format data; a spec keeps its own seeded split")

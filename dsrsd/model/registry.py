@@ -16,11 +16,16 @@ MODEL_ARCHITECTURES = {
 SINGLE_PREFIX = "single:"
 
 
-def architecture_for(model: str, modalities: list[str]) -> str:
-    """Map a `--model` value to its checkpoint architecture, rejecting unknown names."""
+def architecture_for(model: str, modalities: list[str] | None) -> str:
+    """Map a `--model` value to its checkpoint architecture, rejecting unknown names.
+
+    The modality of `single:MODALITY` is checked against `modalities` unless that is None.
+    """
     if model.startswith(SINGLE_PREFIX):
         modality = model[len(SINGLE_PREFIX):]
-        if modality not in modalities:
+        if not modality:
+            raise ValueError(f"invalid --model {model!r}: name the modality, e.g. single:assessments")
+        if modalities is not None and modality not in modalities:
             raise ValueError(f"invalid --model {model!r}: the modality must be one of {modalities}, e.g. single:{modalities[0]}")
         return model
     if model not in MODEL_ARCHITECTURES:
