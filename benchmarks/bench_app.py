@@ -35,8 +35,11 @@ PAGE_PROBE = textwrap.dedent("""
     cold = time.perf_counter() - started
     assert not app.exception, [e.value for e in app.exception]
     app.run()  # a plain rerun, so the warm timings below measure the change alone
-    # The app compiles UMAP's numba kernels in a background thread at start-up (about 10 s here).
-    # Warm timings start once it is done, as they would for a user who opened the app a moment ago.
+    # `streamlit run app.py` compiles UMAP's numba kernels in a background thread once the first page is
+    # drawn (about 10 s here). Warm timings start once that is done, as for a user who opened the app a
+    # moment ago; a page file run alone does not start the thread, so the probe runs it here.
+    from dsrsd.app.state import warm_numba_in_background
+    warm_numba_in_background()
     for thread in threading.enumerate():
         if thread.name == "umap-warmup":
             thread.join()
@@ -144,7 +147,8 @@ def main() -> int:
     results = {"server_start_s": round(server_start_seconds(), 2)}
     browser = browser_first_page_seconds()
     results["browser_students_table_after_start_s"] = None if browser is None else round(browser, 2)
-    for page in ("app.py", "pages/1_Students.py", "pages/2_Representations.py", "pages/3_Covariance.py"):
+    for page in ("app.py", "pages/1_Students.py", "pages/2_Representations.py", "pages/3_Covariance.py",
+                 "pages/7_Gates.py"):
         results[page] = page_times(page, repeats=0 if page == "app.py" else 3)
     results["machine"] = f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
     print(json.dumps(results, indent=2))

@@ -16,6 +16,7 @@ class StreamStatistics:
     off_diagonal_energy: float             # sum of squared off-diagonal covariances / K (the decorrelation loss)
     mean_abs_correlation: float            # mean |off-diagonal correlation|
     cross_covariance: dict[str, np.ndarray]  # modality -> D x D covariance of shared (rows) vs private (columns)
+    private_covariance: dict[str, np.ndarray]  # modality -> D x D covariance of the private codes
     mean_abs_cosine: dict[str, float]      # modality -> mean |cos(shared, private)| per learner
     orthogonality: dict[str, float]        # modality -> ||S^T P / N||_F^2 (the orthogonality loss, in [0, 1])
     rows: int
@@ -31,6 +32,12 @@ def _unit_rows(values: np.ndarray) -> np.ndarray:
     return values / np.maximum(np.linalg.norm(values, axis=1, keepdims=True), 1e-12)
 
 
+def correlation_from_covariance(covariance: np.ndarray) -> np.ndarray:
+    """Scale a covariance matrix to correlations; a constant dimension gets correlation 0 off the diagonal."""
+    std = np.sqrt(np.clip(np.diag(covariance), 1e-12, None))
+    return covariance / np.outer(std, std)
+
+
 def stream_statistics(predictions: Predictions, modalities: list[str]) -> StreamStatistics:
     """Compute the numbers behind the covariance page from codes returned with `keep_codes=True`.
 
@@ -41,17 +48,17 @@ def stream_statistics(predictions: Predictions, modalities: list[str]) -> Stream
     if len(aligned) < 2:
         raise ValueError(f"{len(aligned)} available code(s): a covariance needs at least 2 learners")
     covariance = _covariance(aligned, aligned)
-    std = np.sqrt(np.clip(np.diag(covariance), 1e-12, None))
-    correlation = covariance / np.outer(std, std)
+    correlation = correlation_from_covariance(covariance)
     off = ~np.eye(len(covariance), dtype=bool)
 
-    cross, cosine, orthogonality = {}, {}, {}
+    cross, private_covariance, cosine, orthogonality = {}, {}, {}, {}
     for i, m in enumerate(modalities):
         rows = predictions.available[:, i]
         shared, private = predictions.shared[m][rows], predictions.private[m][rows]
         if len(shared) < 2:
             continue
         cross[m] = _covariance(shared, private)
+        private_covariance[m] = _covariance(private, private)
         cosine[m] = float(np.abs((_unit_rows(shared) * _unit_rows(private)).sum(axis=1)).mean())
         centred_s = _unit_rows(shared - shared.mean(axis=0))
         centred_p = _unit_rows(private - private.mean(axis=0))
@@ -62,6 +69,7 @@ def stream_statistics(predictions: Predictions, modalities: list[str]) -> Stream
         off_diagonal_energy=float((covariance[off] ** 2).sum() / len(covariance)),
         mean_abs_correlation=float(np.abs(correlation[off]).mean()),
         cross_covariance=cross,
+        private_covariance=private_covariance,
         mean_abs_cosine=cosine,
         orthogonality=orthogonality,
         rows=len(aligned),
@@ -143,3 +151,71 @@ def stream_health(predictions: Predictions, modalities: list[str]) -> tuple[dict
                 warnings.append(f"Only {len(codes)} learners have {modality} codes, fewer than twice the code "
                                 f"width ({width}), so its covariance estimates mean little.")
     return ranks, warnings
+
+
+@dataclass
+class ModalityGap:
+    """How far apart one learner's modalities sit in a stream, against a baseline of different learners."""
+
+    same_learner: float           # mean distance between two modalities' codes of the same learner
+    different_learners: float     # mean distance between two modalities' codes of different learners
+    centroid_distance: dict[str, float]   # "a / b" -> distance between the two modalities' mean codes
+    learners: int                 # learners with at least two available modalities
+
+    @property
+    def ratio(self) -> float:
+        """same_learner / different_learners: near 0 when aligned, near 1 when a learner's modalities do not meet."""
+        return self.same_learner / self.different_learners if self.different_learners > 0 else float("nan")
+
+
+def modality_gap(predictions: Predictions, modalities: list[str], stream: str = "aligned", seed: int = 0) -> ModalityGap:
+    """Measure the gap between modalities in `stream` ("aligned" or "shared") over the available codes.
+
+    The baseline pairs each learner's code in one modality with another learner's code in the other,
+    by a fixed random permutation, so the ratio compares like with like.
+
+    Raises:
+        ValueError: no two modalities are available together for at least two learners.
+    """
+    codes = getattr(predictions, stream)
+    available = predictions.available
+    rng = np.random.default_rng(seed)
+    same, different, centroids, learners = [], [], {}, np.zeros(len(available), bool)
+    for i, first in enumerate(modalities):
+        for j in range(i + 1, len(modalities)):
+            second = modalities[j]
+            both = np.flatnonzero(available[:, i] & available[:, j])
+            if len(both) < 2:
+                continue
+            learners[both] = True
+            a, b = codes[first][both], codes[second][both]
+            same.append(np.linalg.norm(a - b, axis=1))
+            order = rng.permutation(len(both))    # pairs learner order[k] with learner order[k + 1]
+            different.append(np.linalg.norm(a[order] - b[np.roll(order, -1)], axis=1))
+            centroids[f"{first} / {second}"] = float(np.linalg.norm(a.mean(axis=0) - b.mean(axis=0)))
+    if not same:
+        raise ValueError("no two modalities are available together for two or more learners")
+    return ModalityGap(float(np.concatenate(same).mean()), float(np.concatenate(different).mean()), centroids,
+                       int(learners.sum()))
+
+
+def gate_summary(clean: Predictions, perturbed: Predictions, modalities: list[str]) -> list[dict]:
+    """Per modality: learners with data, mean fusion gate clean and under a what-if, and the mean shift.
+
+    `clean` must have no knockout, so that its `available` marks the learners that truly have data.
+    Means are over those learners; a learner without the modality always has gate 0.
+    """
+    rows = []
+    for index, modality in enumerate(modalities):
+        present = clean.available[:, index]
+        before = clean.gates[present, index]
+        after = perturbed.gates[present, index]
+        rows.append({
+            "modality": modality,
+            "learners_with_data": int(present.sum()),
+            "truly_missing": int((~present).sum()),
+            "mean_gate": float(before.mean()) if len(before) else float("nan"),
+            "mean_gate_what_if": float(after.mean()) if len(after) else float("nan"),
+            "mean_shift": float((after - before).mean()) if len(before) else float("nan"),
+        })
+    return rows

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dsrsd.attribution import (
-    FeatureAttribution, describe_driver, feature_integrated_gradients, modality_shapley,
+    FeatureAttribution, StreamAttribution, describe_driver, feature_integrated_gradients, modality_shapley,
+    stream_shapley,
 )
 from dsrsd.checkpoint import Checkpoint
 from dsrsd.data import OUTCOME_CLASSES, Encoded
@@ -29,6 +30,10 @@ class StudentExplanation:
         names = self.checkpoint.encoder.state["feature_names"][modality]
         return feature_integrated_gradients(self.checkpoint.model, self.encoded, self.row, modality, names,
                                             self.perturbation)
+
+    def streams(self, baseline: dict[str, tuple[np.ndarray, np.ndarray]]) -> StreamAttribution:
+        """Shapley values of the shared and private stream of every modality against `baseline` codes."""
+        return stream_shapley(self.checkpoint.model, self.encoded, np.array([self.row]), baseline, self.perturbation)
 
 
 def explain_student(checkpoint: Checkpoint, encoded: Encoded, row: int, perturbation: Perturbation) -> StudentExplanation:

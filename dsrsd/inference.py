@@ -23,6 +23,12 @@ class Predictions:
     private: dict[str, np.ndarray]
     aligned: dict[str, np.ndarray]
 
+    def subset(self, rows: np.ndarray) -> "Predictions":
+        """The predictions of the learners at `rows`, in that order."""
+        return Predictions(self.probabilities[rows], self.gates[rows], self.available[rows],
+                           {m: v[rows] for m, v in self.shared.items()}, {m: v[rows] for m, v in self.private.items()},
+                           {m: v[rows] for m, v in self.aligned.items()})
+
 
 def batch_tensors(encoded: Encoded, rows: np.ndarray, device: torch.device, knockout: np.ndarray | None = None):
     """Return (inputs, masks, present, knockout) tensors for the given rows."""

@@ -98,6 +98,11 @@ def _checked_members(bundle: zipfile.ZipFile, filename: str) -> dict[str, zipfil
         path = _safe_path(member, filename)
         if member.is_dir():
             continue
+        if "maps" in path.parts[:-1]:
+            raise UploadError(
+                f"{filename}: unexpected entry {member.filename!r}; stored UMAP maps are not uploaded, so zip the "
+                f"checkpoint folder without its maps/ folder. The app fits the maps when a course is first opened"
+            )
         if len(path.parts) > 2 or path.name not in ALLOWED_FILES:
             raise UploadError(
                 f"{filename}: unexpected entry {member.filename!r}; the archive may hold only {CONFIG_FILE} and "

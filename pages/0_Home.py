@@ -5,8 +5,6 @@ import streamlit as st
 from dsrsd.app import state
 from dsrsd.app.context import model_ui
 
-state.warm_numba_in_background()
-
 st.title("DSRSD Lab")
 st.markdown(
     "DSRSD-Net predicts each learner's final outcome (Distinction, Pass, Fail, Withdrawn) from three "

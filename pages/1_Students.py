@@ -8,6 +8,7 @@ from dsrsd.app import figures
 from dsrsd.app.context import PageContext, page_context
 from dsrsd.app.sidebar import MODALITY_LABELS
 from dsrsd.app.state import student_table
+from dsrsd.attribution import STREAMS, stream_baseline
 from dsrsd.explain import explain_student
 
 st.title("Students")
@@ -49,6 +50,29 @@ def modality_status(context: PageContext, position: int) -> list[str]:
     return notes
 
 
+COMPLETENESS_TOLERANCE = 1e-4   # in probability; exact enumeration stays near float32 rounding, about 1e-7
+
+
+def streams_ui(context: PageContext, explanation, column) -> None:
+    clean = context.predictions(perturbed=False, keep_codes=True)
+    modalities = context.cohorts.encoded.modalities
+    baseline = stream_baseline(clean.shared, clean.private, clean.available, modalities)
+    attribution = explanation.streams(baseline)
+    values = attribution.values[0]                                   # M x 2
+    names = [f"{label}, {stream}" for label in figures.labelled(modalities) for stream in STREAMS]
+    column.plotly_chart(figures.signed_bar(values.reshape(-1), names, "Shapley value per stream (percentage points)"),
+                        key="students.streams")
+    change = (attribution.full[0] - attribution.baseline[0]) * 100
+    gap = float(attribution.completeness_gap[0])
+    check = "holds" if gap <= COMPLETENESS_TOLERANCE else "does not hold"
+    column.caption(
+        "Stream values answer: how much does this learner's own shared or private code move the prediction, "
+        "compared with the course's average code of that stream? They sum to the change from the average codes to "
+        f"this learner's: {values.sum() * 100:+.3f} vs {change:+.3f} percentage points. Completeness {check}: gap "
+        f"{gap:.1e}, tolerance {COMPLETENESS_TOLERANCE:.0e}."
+    )
+
+
 def detail_ui(context: PageContext, position: int, predictions) -> None:
     explanation = explain_student(context.checkpoint, context.cohorts.encoded, int(context.rows[position]),
                                   context.selection.perturbation)
@@ -69,6 +93,8 @@ def detail_ui(context: PageContext, position: int, predictions) -> None:
     left.caption(f"Shapley values answer: how much does this modality move the prediction, compared with "
                  f"the model not seeing it at all? They are exact over the three modalities and sum to the change "
                  f"from no modality to all (completeness gap {explanation.completeness_gap:.1e}).")
+
+    streams_ui(context, explanation, left)
 
     available = [m for i, m in enumerate(modalities) if predictions.available[position, i]]
     if not available:

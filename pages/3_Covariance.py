@@ -5,13 +5,18 @@ import streamlit as st
 from dsrsd.app import figures
 from dsrsd.app.context import page_context
 from dsrsd.app.sidebar import MODALITY_LABELS
-from dsrsd.diagnostics import cka_matrix, stream_health, stream_statistics
+from dsrsd.diagnostics import cka_matrix, correlation_from_covariance, stream_health, stream_statistics
+from dsrsd.projection import MIN_POINTS
 
 st.title("Covariance")
 st.caption("The decorrelation loss drives the off-diagonal of the shared covariance to zero; the orthogonality "
            "loss drives the cross-covariance between a modality's shared and private codes to zero.")
 
 context = page_context()
+if len(context.rows) < MIN_POINTS:
+    st.info(f"{context.course} has {len(context.rows)} learner(s); covariance estimates need at least {MIN_POINTS}. "
+            "Pick another course.")
+    st.stop()
 predictions = context.predictions(keep_codes=True)
 modalities = context.cohorts.encoded.modalities
 if not predictions.available.any():
@@ -24,6 +29,16 @@ except ValueError as error:
     st.info(f"{context.course} has too few learners for a covariance: {error}.")
     st.stop()
 
+notes = []
+for index, modality in enumerate(modalities):
+    truly = int((~context.cohorts.encoded.present[context.rows, index]).sum())
+    label = MODALITY_LABELS.get(modality, modality)
+    if modality in context.selection.perturbation.knockout:
+        notes.append(f"{label} is knocked out (what-if), so none of its codes enter")
+    elif truly:
+        notes.append(f"{truly} learner(s) truly have no {label.lower()} record, so their {label.lower()} codes do not enter")
+if notes:
+    st.caption("; ".join(notes) + ".")
 columns = st.columns(3)
 columns[0].metric("Off-diagonal energy (decorrelation loss)", f"{statistics.off_diagonal_energy:.4f}")
 columns[1].metric("Mean |correlation| off the diagonal", f"{statistics.mean_abs_correlation:.3f}")
@@ -40,9 +55,17 @@ if not available:
     right.info("No modality has two or more available learners under the current what-if settings.")
     st.stop()
 modality = right.selectbox("Modality", available, format_func=MODALITY_LABELS.get, key="covariance.modality")
-right.plotly_chart(figures.heatmap(statistics.cross_covariance[modality], f"Shared vs private cross-covariance: "
-                                   f"{MODALITY_LABELS[modality].lower()}", "private dimension", "shared dimension"),
-                   key="covariance.cross")
+view = right.radio("Per-modality view", ["Shared vs private", "Private space"], horizontal=True, key="covariance.view")
+label = MODALITY_LABELS[modality].lower()
+if view == "Shared vs private":
+    right.plotly_chart(figures.heatmap(statistics.cross_covariance[modality], f"Shared vs private cross-covariance: {label}",
+                                       "private dimension", "shared dimension"), key="covariance.cross")
+else:
+    private = statistics.private_covariance[modality]
+    if kind == "Correlation":
+        private = correlation_from_covariance(private)
+    right.plotly_chart(figures.heatmap(private, f"Private space {kind.lower()}: {label}", "dimension", "dimension"),
+                       key="covariance.private")
 
 st.subheader("Orthogonality per modality")
 st.dataframe(

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from scipy.linalg import hadamard
 
-from dsrsd.diagnostics import cka_matrix, effective_rank, linear_cka, stream_health, stream_statistics
+from dsrsd.diagnostics import (
+    cka_matrix, effective_rank, gate_summary, linear_cka, modality_gap, stream_health, stream_statistics,
+)
 from dsrsd.inference import Predictions
 
 MODALITIES = ["profile", "assessments"]
@@ -143,3 +145,55 @@ def test_health_warns_on_small_sample():
     shared = {m: codes for m in MODALITIES}
     _, warnings = stream_health(predictions_from(shared, shared, shared, np.ones((rows, 2), bool)), MODALITIES)
     assert any("Only 5 learners have profile codes" in text for text in warnings)
+
+
+def test_modality_gap_zero_when_modalities_coincide():
+    codes = np.random.default_rng(3).normal(size=(50, 6))
+    available = np.ones((50, 2), bool)
+    gap = modality_gap(predictions_from({}, {}, {"profile": codes, "assessments": codes.copy()}, available), MODALITIES)
+    assert gap.same_learner == pytest.approx(0.0, abs=1e-12)
+    assert gap.ratio == pytest.approx(0.0, abs=1e-12)
+    assert gap.different_learners > 1.0
+    assert gap.learners == 50
+
+
+def test_modality_gap_near_one_for_independent_modalities():
+    rng = np.random.default_rng(4)
+    aligned = {"profile": rng.normal(size=(4000, 6)), "assessments": rng.normal(size=(4000, 6))}
+    gap = modality_gap(predictions_from({}, {}, aligned, np.ones((4000, 2), bool)), MODALITIES)
+    assert gap.ratio == pytest.approx(1.0, abs=0.05)
+
+
+def test_modality_gap_centroid_and_missing_learners():
+    rng = np.random.default_rng(5)
+    base = rng.normal(size=(40, 3))
+    aligned = {"profile": base, "assessments": base + np.array([3.0, 4.0, 0.0])}
+    available = np.ones((40, 2), bool)
+    available[:10, 1] = False
+    gap = modality_gap(predictions_from({}, {}, aligned, available), MODALITIES)
+    assert gap.centroid_distance["profile / assessments"] == pytest.approx(5.0)
+    assert gap.same_learner == pytest.approx(5.0)
+    assert gap.learners == 30
+
+
+def test_modality_gap_needs_two_modalities_together():
+    available = np.array([[True, False]] * 5 + [[False, True]] * 5)
+    codes = {m: np.zeros((10, 2)) for m in MODALITIES}
+    with pytest.raises(ValueError, match="no two modalities"):
+        modality_gap(predictions_from({}, {}, codes, available), MODALITIES)
+
+
+def test_gate_summary_means_over_learners_with_data():
+    available = np.array([[True, True], [True, False], [True, True], [True, True]])
+    gates = np.array([[0.5, 0.5], [1.0, 0.0], [0.2, 0.8], [0.6, 0.4]])
+    clean = Predictions(np.full((4, 4), 0.25), gates, available, {}, {}, {})
+    knocked = available.copy()
+    knocked[:, 1] = False
+    perturbed = Predictions(np.full((4, 4), 0.25), np.where(knocked, 1.0, 0.0), knocked, {}, {}, {})
+    rows = {row["modality"]: row for row in gate_summary(clean, perturbed, MODALITIES)}
+    assert rows["assessments"]["learners_with_data"] == 3
+    assert rows["assessments"]["truly_missing"] == 1
+    assert rows["assessments"]["mean_gate"] == pytest.approx((0.5 + 0.8 + 0.4) / 3)
+    assert rows["assessments"]["mean_gate_what_if"] == pytest.approx(0.0)
+    assert rows["profile"]["mean_gate"] == pytest.approx((0.5 + 1.0 + 0.2 + 0.6) / 4)
+    assert rows["profile"]["mean_shift"] == pytest.approx(1.0 - 0.575)

@@ -1,12 +1,18 @@
-"""UMAP maps of the streams: fitting, placing perturbed codes, and refusing unusable input."""
+"""UMAP maps of the streams: fitting, placing perturbed codes, storing maps, and refusing unusable input."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from dsrsd.inference import Predictions
-from dsrsd.projection import fit_stream_maps, place_in_maps
+import warnings
+
+from sklearn.metrics import pairwise_distances
+
+from dsrsd.map_store import StoredMapMismatch, load_maps, read_index, save_maps, stored_sample
+from dsrsd.projection import fit_stream_maps, import_umap, place_in_maps, transform
 
 MODALITIES = ["profile", "engagement"]
 
@@ -42,7 +48,7 @@ def test_maps_separate_groups(maps):
 
 
 def test_same_codes_land_close(maps):
-    placed = place_in_maps(maps, clustered_predictions(), MODALITIES)
+    placed = place_in_maps(maps, clustered_predictions())
     merged = placed.merge(maps.points, on=["learner", "modality", "stream"], suffixes=("_placed", "_fitted"))
     moved = np.hypot(merged["x_placed"] - merged["x_fitted"], merged["y_placed"] - merged["y_fitted"])
     extent = np.ptp(maps.points[["x", "y"]].to_numpy(), axis=0).max()
@@ -52,7 +58,7 @@ def test_same_codes_land_close(maps):
 def test_unavailable_codes_not_placed(maps):
     predictions = clustered_predictions()
     predictions.available[:, 1] = False
-    placed = place_in_maps(maps, predictions, MODALITIES)
+    placed = place_in_maps(maps, predictions)
     assert set(placed["modality"]) == {"profile"}
 
 
@@ -66,4 +72,78 @@ def test_nan_codes_rejected(maps):
     predictions = clustered_predictions()
     predictions.private["engagement"][0, 0] = np.nan
     with pytest.raises(ValueError, match="private codes contain NaN"):
-        place_in_maps(maps, predictions, MODALITIES)
+        place_in_maps(maps, predictions)
+
+
+def test_transform_equals_umap_transform():
+    """The array-only transform reproduces umap-learn's own UMAP.transform for a precomputed metric."""
+    codes = np.random.default_rng(0).normal(size=(80, 5)).astype(np.float32)
+    umap = import_umap()
+    reducer = umap.UMAP(n_neighbors=10, n_epochs=60, random_state=0, metric="precomputed", n_jobs=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reducer.fit(pairwise_distances(codes))
+        new = codes[:20] + 0.05
+        expected = reducer.transform(pairwise_distances(new, codes))
+    from dsrsd.projection import StreamMap
+
+    stream_map = StreamMap("aligned", codes, reducer.embedding_.astype(np.float32), np.arange(80), np.zeros(80, int),
+                           reducer._a, reducer._b, reducer._n_neighbors, 60)
+    np.testing.assert_allclose(transform(stream_map, new), expected, atol=1e-4)
+
+
+def test_reference_places_only_changed_codes(maps):
+    clean = clustered_predictions()
+    noisy = clustered_predictions()
+    noisy.aligned = {m: v.copy() for m, v in clean.aligned.items()}
+    noisy.aligned["engagement"] = noisy.aligned["engagement"] + 0.5
+    placed = place_in_maps(maps, noisy, reference=clean)
+    assert set(placed["modality"]) == {"engagement"}
+    assert set(placed["stream"]) == {"aligned"}
+    assert len(placed) == 60
+
+
+def registration_keys(rows: int) -> pd.DataFrame:
+    return pd.DataFrame({"code_module": "AAA", "code_presentation": "2014J", "id_student": np.arange(rows) + 100})
+
+
+def test_stored_map_reloads_and_transforms(maps, tmp_path):
+    sample = np.arange(60)
+    save_maps(tmp_path, "AAA 2014J", maps, sample, registration_keys(60))
+    assert read_index(tmp_path)["cohorts"]["AAA 2014J"]["learners"] == 60
+    np.testing.assert_array_equal(stored_sample(tmp_path, "AAA 2014J"), sample)
+
+    loaded = load_maps(tmp_path, "AAA 2014J", ("aligned", "private"), clustered_predictions(), registration_keys(60))
+    pd.testing.assert_frame_equal(loaded.points, maps.points, check_dtype=False)
+    moved = clustered_predictions(shift=0.3)
+    np.testing.assert_allclose(place_in_maps(loaded, moved)[["x", "y"]].to_numpy(),
+                               place_in_maps(maps, moved)[["x", "y"]].to_numpy(), atol=1e-6)
+
+
+def test_stored_map_absent_or_other_stream(maps, tmp_path):
+    assert load_maps(tmp_path, "AAA 2014J", ("aligned",), clustered_predictions(), registration_keys(60)) is None
+    save_maps(tmp_path, "AAA 2014J", maps, np.arange(60), registration_keys(60))
+    assert load_maps(tmp_path, "AAA 2014J", ("shared",), clustered_predictions(), registration_keys(60)) is None
+    assert load_maps(tmp_path, "BBB 2014J", ("aligned",), clustered_predictions(), registration_keys(60)) is None
+
+
+def test_stored_map_refuses_other_data(maps, tmp_path):
+    save_maps(tmp_path, "AAA 2014J", maps, np.arange(60), registration_keys(60))
+    other_keys = registration_keys(60).assign(id_student=lambda keys: keys["id_student"] + 1)
+    with pytest.raises(StoredMapMismatch, match="other registrations"):
+        load_maps(tmp_path, "AAA 2014J", ("aligned",), clustered_predictions(), other_keys)
+    with pytest.raises(StoredMapMismatch, match="differ from those"):
+        load_maps(tmp_path, "AAA 2014J", ("aligned",), clustered_predictions(shift=1.0), registration_keys(60))
+    fewer = clustered_predictions()
+    fewer.available[0, 0] = False
+    with pytest.raises(StoredMapMismatch, match="other learners"):
+        load_maps(tmp_path, "AAA 2014J", ("aligned",), fewer, registration_keys(60))
+
+
+def test_identical_codes_rejected():
+    predictions = clustered_predictions()
+    for stream in ("aligned", "private"):
+        for m in MODALITIES:
+            getattr(predictions, stream)[m][:] = 1.0
+    with pytest.raises(ValueError, match="identical"):
+        fit_stream_maps(predictions, MODALITIES)

@@ -177,7 +177,8 @@ def test_symlink_rejected(root):
     assert_nothing_installed(root)
 
 
-@pytest.mark.parametrize("extra", ["model.pt", "folder/readme.txt", "a/b/config.json", "__MACOSX/._config.json"])
+@pytest.mark.parametrize("extra", ["model.pt", "folder/readme.txt", "a/b/config.json", "__MACOSX/._config.json",
+                                   "maps/index.json", "maps/AAA-2013J.safetensors"])
 def test_other_files_rejected(root, tmp_path, extra):
     files = shipped_files()
     files[extra] = pickle.dumps(CreatesMarker(tmp_path / "marker"))
@@ -226,5 +227,13 @@ def test_truncated_weights_rejected(root):
     files = shipped_files()
     files["model.safetensors"] = files["model.safetensors"][:1000]
     with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        install_checkpoint(make_zip(files), "model.zip", root)
+    assert_nothing_installed(root)
+
+
+def test_maps_folder_named(root):
+    files = shipped_files("oulad-final-outcome/")
+    files["oulad-final-outcome/maps/index.json"] = b"{}"
+    with pytest.raises(UploadError, match="stored UMAP maps are not uploaded, so zip the checkpoint folder without"):
         install_checkpoint(make_zip(files), "model.zip", root)
     assert_nothing_installed(root)

@@ -46,7 +46,6 @@ def model_ui(what_if: bool = True) -> tuple[Selection, Checkpoint] | None:
 
 def page_context() -> PageContext:
     """Return the page's context, or draw a message saying what is missing and stop the page."""
-    state.warm_numba_in_background()
     picked = model_ui()
     if picked is None:
         st.stop()

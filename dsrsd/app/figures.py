@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import plotly.express as px
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 
 from dsrsd.app.sidebar import MODALITY_LABELS
 
@@ -51,21 +51,96 @@ def signed_bar(values: np.ndarray, names: list[str], title: str) -> go.Figure:
     return bar(points, names, title, "+.2f", colours)
 
 
-def stream_map(points: pd.DataFrame, moved: pd.DataFrame | None, colour: str, title: str) -> go.Figure:
-    """Draw one stream's map, with the perturbed positions in `moved` drawn over the clean ones."""
-    figure = px.scatter(points, x="x", y="y", color=colour, symbol="modality", opacity=0.55 if moved is not None else 0.8,
-                        hover_data=["id_student", "modality", "recorded_outcome", "at_risk"], render_mode="webgl",
-                        color_continuous_scale="RdYlGn_r" if colour == "at_risk" else None,
-                        color_discrete_map=OUTCOME_COLOURS if colour == "recorded_outcome" else None)
-    if moved is not None and len(moved):
+MODALITY_SYMBOLS = ["circle", "square", "diamond", "triangle-up", "star", "cross"]
+MODALITY_COLOURS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02"]
+MAX_ARROWS = 600      # arrows are SVG, so each map draws at most this many
+MAX_LINKED = 200      # learners whose modalities are joined by lines
+
+
+def _hover(points: pd.DataFrame) -> list[str]:
+    missing = points["no_data_in"].fillna("")
+    return [f"student {s} · {m}<br>{o} · at-risk {r:.2f}" + (f"<br>no record in {n.lower()}" if n else "")
+            for s, m, o, r, n in zip(points["id_student"], points["modality"], points["recorded_outcome"],
+                                     points["at_risk"], missing)]
+
+
+def _segments(start: pd.DataFrame, end: pd.DataFrame) -> tuple[list, list]:
+    """x and y lists that draw one segment per row pair, separated by None."""
+    xs, ys = [], []
+    for x0, y0, x1, y1 in zip(start["x"], start["y"], end["x"], end["y"]):
+        xs += [x0, x1, None]
+        ys += [y0, y1, None]
+    return xs, ys
+
+
+def stream_map(points: pd.DataFrame, colour: str, title: str, modalities: list[str], selected: frozenset = frozenset(),
+               moved: pd.DataFrame | None = None, link_selected: bool = False) -> go.Figure:
+    """Draw one stream's map.
+
+    Args:
+        points: one row per code: learner, modality (label), x, y, id_student, recorded_outcome, at_risk,
+            code_module, no_data_in.
+        colour: column to colour by ("recorded_outcome", "code_module", "at_risk" or "modality").
+        modalities: modality labels in model order, for symbols and colours.
+        selected: learners to highlight; the others are dimmed.
+        moved: perturbed positions (learner, modality, x, y) drawn as arrows from the clean positions.
+        link_selected: join each selected learner's codes across modalities with a line.
+    """
+    symbols = {m: MODALITY_SYMBOLS[i % len(MODALITY_SYMBOLS)] for i, m in enumerate(modalities)}
+    dim = bool(selected) or (moved is not None and len(moved) > 0)
+    opacity = 0.25 if dim else 0.8
+    figure = go.Figure()
+    if colour == "at_risk":
         figure.add_trace(go.Scattergl(
-            x=moved["x"], y=moved["y"], mode="markers", name="perturbed",
-            marker=dict(symbol="x", size=6, color="black"), text=moved["id_student"].astype(str),
-            hovertemplate="perturbed %{text}<extra></extra>",
+            x=points["x"], y=points["y"], mode="markers", name="learners", customdata=points["learner"],
+            hovertext=_hover(points), hoverinfo="text", showlegend=False,
+            marker=dict(size=6, opacity=opacity, color=points["at_risk"], colorscale="RdYlGn_r", cmin=0, cmax=1,
+                        symbol=points["modality"].map(symbols), colorbar=dict(title="At-risk", thickness=12)),
+        ))
+    else:
+        if colour == "modality":
+            palette = {m: MODALITY_COLOURS[i % len(MODALITY_COLOURS)] for i, m in enumerate(modalities)}
+        elif colour == "recorded_outcome":
+            palette = OUTCOME_COLOURS
+        else:
+            values = sorted(points[colour].unique())
+            palette = {v: qualitative.Safe[i % len(qualitative.Safe)] for i, v in enumerate(values)}
+        for value, group in points.groupby(colour, sort=False):
+            figure.add_trace(go.Scattergl(
+                x=group["x"], y=group["y"], mode="markers", name=str(value), customdata=group["learner"],
+                hovertext=_hover(group), hoverinfo="text",
+                marker=dict(size=6, opacity=opacity, color=palette.get(value, "#888888"),
+                            symbol=group["modality"].map(symbols)),
+            ))
+    chosen = points[points["learner"].isin(selected)] if selected else points.iloc[:0]
+    if link_selected and len(chosen):
+        linked = chosen[chosen["learner"].isin(sorted(selected)[:MAX_LINKED])].sort_values(["learner", "modality"])
+        xs, ys = [], []
+        for _, group in linked.groupby("learner"):
+            xs += list(group["x"]) + [None]
+            ys += list(group["y"]) + [None]
+        figure.add_trace(go.Scattergl(x=xs, y=ys, mode="lines", name="same learner", hoverinfo="skip",
+                                      line=dict(color="rgba(40,40,40,0.55)", width=1)))
+    if len(chosen):
+        figure.add_trace(go.Scattergl(
+            x=chosen["x"], y=chosen["y"], mode="markers", name="selected", customdata=chosen["learner"],
+            hovertext=_hover(chosen), hoverinfo="text",
+            marker=dict(size=10, color="rgba(0,0,0,0)", line=dict(color="black", width=2),
+                        symbol=[f"{symbols[m]}-open" for m in chosen["modality"]]),
+        ))
+    if moved is not None and len(moved):
+        pairs = points.merge(moved, on=["learner", "modality"], suffixes=("", "_moved"))
+        if selected:
+            pairs = pairs[pairs["learner"].isin(selected)]
+        pairs = pairs.head(MAX_ARROWS)
+        xs, ys = _segments(pairs[["x", "y"]], pairs[["x_moved", "y_moved"]].set_axis(["x", "y"], axis=1))
+        figure.add_trace(go.Scatter(
+            x=xs, y=ys, mode="lines+markers", name="what-if move", hoverinfo="skip",
+            line=dict(color="rgba(0,0,0,0.45)", width=1),
+            marker=dict(symbol="arrow", angleref="previous", size=[0, 9, 0] * len(pairs), color="black"),
         ))
     figure.update_layout(title=title, height=520, margin=dict(l=10, r=10, t=40, b=10), legend_title_text="",
-                         legend=dict(orientation="h", yanchor="top", y=-0.02),
-                         coloraxis_colorbar=dict(title="At-risk"))
+                         legend=dict(orientation="h", yanchor="top", y=-0.02), dragmode="lasso")
     figure.update_xaxes(showticklabels=False, title="")
     figure.update_yaxes(showticklabels=False, title="")
     return figure
@@ -77,4 +152,32 @@ def heatmap(matrix: np.ndarray, title: str, x_title: str, y_title: str, symmetri
                                   zmax=limit if symmetric_scale else None))
     figure.update_layout(title=title, height=420, margin=dict(l=10, r=10, t=40, b=10),
                          xaxis_title=x_title, yaxis_title=y_title, yaxis=dict(autorange="reversed"))
+    return figure
+
+
+def gate_distribution(clean: np.ndarray, perturbed: np.ndarray | None, available: np.ndarray, names: list[str]) -> go.Figure:
+    """Box plots of each modality's fusion gate over the learners that truly have it, clean and under a what-if."""
+    figure = go.Figure()
+    for label, gates, colour in (("clean", clean, "#1f77b4"), ("what-if", perturbed, "#ff7f0e")):
+        if gates is None:
+            continue
+        xs, ys = [], []
+        for index, name in enumerate(names):
+            values = gates[available[:, index], index]
+            xs += [name] * len(values)
+            ys += list(values)
+        figure.add_trace(go.Box(x=xs, y=ys, name=label, marker_color=colour, boxmean=True))
+    figure.update_layout(title="Fusion gate per modality over the cohort", boxmode="group", height=420,
+                         margin=dict(l=10, r=10, t=40, b=10), yaxis=dict(range=[-0.02, 1.02], title="gate weight"))
+    return figure
+
+
+def grouped_bar(series: dict[str, np.ndarray], names: list[str], title: str) -> go.Figure:
+    """Horizontal bars of several series over the same names, such as a learner's gates clean and under a what-if."""
+    figure = go.Figure()
+    for label, values in series.items():
+        figure.add_trace(go.Bar(x=list(np.asarray(values, dtype=float)), y=names, orientation="h", name=label,
+                                texttemplate="%{x:.2f}", textposition="outside", cliponaxis=False))
+    figure.update_layout(title=title, barmode="group", height=120 + 50 * len(names), margin=dict(l=10, r=60, t=40, b=10),
+                         yaxis=dict(autorange="reversed"), xaxis=dict(range=[0, 1.15]))
     return figure

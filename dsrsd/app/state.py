@@ -8,7 +8,6 @@ must never change: arrays are made read-only, and knockout and noise act on copi
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,8 @@ import streamlit as st
 import torch
 
 from dsrsd.checkpoint import Checkpoint, load_checkpoint
-from dsrsd.data import OUTCOME_CLASSES, Encoded, default_split, load_oulad
+from dsrsd.cohorts import MAX_MAP_LEARNERS, Cohorts, build_cohorts, course_rows, presentation_cohort, sample_rows
+from dsrsd.data import OUTCOME_CLASSES
 from dsrsd.data.tables import find_table
 from dsrsd.inference import Predictions, predict
 from dsrsd.perturb import Perturbation
@@ -27,7 +27,8 @@ from dsrsd.settings import data_root
 # that runs anything else, a knockout redraw took seconds instead of a fraction of one.
 torch.set_num_threads(1)
 
-MAX_MAP_LEARNERS = 1000   # keeps each UMAP below 4,096 points, where it stays on its exact path
+# Pages import the cohort helpers from here, beside the cached objects they index.
+__all__ = ["MAX_MAP_LEARNERS", "Cohorts", "course_rows", "presentation_cohort", "sample_rows"]
 
 
 def oulad_dir() -> Path:
@@ -57,48 +58,9 @@ def cached_checkpoint(path: str, device: str) -> Checkpoint:
     return checkpoint
 
 
-@dataclass(frozen=True)
-class Cohorts:
-    """Every registration encoded for one checkpoint, with its split and recorded outcome."""
-
-    encoded: Encoded
-    split: np.ndarray
-    courses: list[str]    # "MODULE PRESENTATION", test presentations first
-
-
-def _read_only(encoded: Encoded) -> Encoded:
-    for array in list(encoded.inputs.values()) + list(encoded.masks.values()) + [encoded.present, encoded.labels]:
-        array.flags.writeable = False
-    return encoded
-
-
 @st.cache_resource(show_spinner="Loading and encoding OULAD...")
 def cached_cohorts(checkpoint_path: str, device: str, data_dir: str) -> Cohorts:
-    checkpoint = cached_checkpoint(checkpoint_path, device)
-    raw = load_oulad(data_dir, checkpoint.cutoff)
-    split = default_split(raw.keys, seed=checkpoint.config["data"].get("validation_seed", 0))
-    encoded = _read_only(checkpoint.encoder.transform(raw))
-    labels = (raw.keys["code_module"] + " " + raw.keys["code_presentation"])
-    test_first = sorted(labels.unique(), key=lambda name: (not name.endswith("2014J"), name))
-    return Cohorts(encoded, split, test_first)
-
-
-ALL_MODULES = "*"
-
-
-def presentation_cohort(course: str) -> str:
-    """Return the cohort of every module of the course's presentation, such as "* 2014J"."""
-    return f"{ALL_MODULES} {course.split(' ')[1]}"
-
-
-def course_rows(cohorts: Cohorts, course: str) -> np.ndarray:
-    """Return the positions of a cohort's registrations: "MODULE PRESENTATION", or "* PRESENTATION"."""
-    module, presentation = course.split(" ")
-    keys = cohorts.encoded.keys
-    chosen = (keys["code_presentation"] == presentation).to_numpy()
-    if module != ALL_MODULES:
-        chosen = chosen & (keys["code_module"] == module).to_numpy()
-    return np.flatnonzero(chosen)
+    return build_cohorts(cached_checkpoint(checkpoint_path, device), data_dir)
 
 
 def perturbation_key(perturbation: Perturbation) -> tuple:
@@ -136,27 +98,21 @@ def student_table(cohorts: Cohorts, rows: np.ndarray, predictions: Predictions) 
 
 
 def warm_numba_in_background() -> None:
-    """Compile UMAP's numba kernels in a thread once per server, so the first map does not wait as long."""
+    """Compile UMAP's numba kernels in a thread once per server, so the first placement or fit does not wait for them."""
     _start_warmup()
 
 
 @st.cache_resource(show_spinner=False)
 def _start_warmup() -> threading.Thread:
     def work() -> None:
-        import warnings
+        from dsrsd.projection import fit_stream_map, transform
 
-        from sklearn.metrics import pairwise_distances
-
-        from dsrsd.projection import import_umap
-
-        umap = import_umap()
-
-        codes = np.random.default_rng(0).normal(size=(64, 8)).astype(np.float32)
-        reducer = umap.UMAP(n_neighbors=10, n_epochs=20, random_state=0, metric="precomputed", n_jobs=1)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            reducer.fit(pairwise_distances(codes))
-            reducer.transform(pairwise_distances(codes[:8], codes))
+        # A small fit and transform compile every numba kernel that placing codes in a stored map uses.
+        rng = np.random.default_rng(0)
+        codes = {"warm-up": rng.normal(size=(64, 8)).astype(np.float32)}
+        predictions = Predictions(np.zeros((64, 1)), np.ones((64, 1)), np.ones((64, 1), bool), codes, codes, codes)
+        stream_map = fit_stream_map(predictions, ["warm-up"], "aligned", n_neighbors=10, n_epochs=30)
+        transform(stream_map, codes["warm-up"][:8] + 0.1)
 
     thread = threading.Thread(target=work, name="umap-warmup", daemon=True)
     thread.start()

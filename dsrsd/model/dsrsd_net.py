@@ -73,25 +73,39 @@ class DSRSDNet(nn.Module):
         """
         if knockout is None:
             knockout = torch.zeros_like(present)
-        available = present & ~knockout                                          # B x M
+        shared, private, aligned = self.encode(inputs, masks)
+        logits, gates, available = self.fuse(shared, private, present, knockout)
+        return DSRSDOutput(logits, shared, private, aligned, gates, available)
 
-        shared, private, aligned, fused_parts, scores = {}, {}, {}, [], []
+    def encode(self, inputs: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]):
+        """Split every modality's encoding into its streams: (shared, private, aligned) dicts."""
+        shared, private, aligned = {}, {}, {}
         for m in self.modalities:
             encoding = self.encoders[m](inputs[m], masks.get(m))                 # B x D
             shared[m] = self.shared_projections[m](encoding)
             private[m] = encoding - shared[m]
             aligned[m] = self.alignment_head(shared[m])                          # B x K
+        return shared, private, aligned
+
+    def fuse(self, shared: dict[str, torch.Tensor], private: dict[str, torch.Tensor], present: torch.Tensor,
+             knockout: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Gate the modalities' streams and run the task head: (logits B x C, gates B x M, available B x M).
+
+        Separate from `encode` so that attribution can replace one stream by a baseline code.
+        """
+        available = present & ~knockout                                          # B x M
+        fused_parts, scores = [], []
+        for m in self.modalities:
             both = torch.cat([shared[m], private[m]], dim=-1)                    # B x 2D
             fused_parts.append(self.fusion_projections[m](both))
             scores.append(self.gate_scores[m](both).squeeze(-1))
-
         gates = self._gates(torch.stack(scores, dim=1), available)               # B x M
         fused = (gates.unsqueeze(-1) * torch.stack(fused_parts, dim=1)).sum(dim=1)  # B x D
         # Each modality's state: (1, 0) available, (0, 1) truly missing, (0, 0) knocked out.
         truly_missing = ~present & ~knockout
         state = torch.cat([available, truly_missing], dim=1).to(fused.dtype)    # B x 2M
         logits = self.task_head(torch.cat([fused, state], dim=-1))
-        return DSRSDOutput(logits, shared, private, aligned, gates, available)
+        return logits, gates, available
 
     def _gates(self, scores: torch.Tensor, available: torch.Tensor) -> torch.Tensor:
         if self.config.fusion == "mean":

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.conftest import PER_REGISTRATION_TABLES, read_text_table
+
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 180
 
@@ -76,6 +78,12 @@ def test_students_page_what_if(data_root):
     captions = [item.value for item in app.caption]
     assert "Assessment history: knocked out (what-if)" in captions
     assert "Assessment history" not in app.markdown[0].value
+    streams = next(item.value for item in app.caption if item.value.startswith("Stream values answer"))
+    assert "Completeness holds" in streams
+    specs = [chart.proto.spec for chart in app.get("plotly_chart")]
+    stream_chart = next(spec for spec in specs if "Shapley value per stream" in spec)
+    assert "Assessment history, shared" in stream_chart
+    assert "Platform engagement, private" in stream_chart
 
 
 def test_representations_page_what_if(data_root):
@@ -85,7 +93,7 @@ def test_representations_page_what_if(data_root):
     set_what_if(app, "platform engagement", "assessment history", 0.8)
     captions = " ".join(item.value for item in app.caption)
     assert "Platform engagement is knocked out" in captions
-    assert "Black crosses" in captions
+    assert "Arrows run from a code's clean position" in captions
     assert len(app.get("plotly_chart")) == 2
 
 
@@ -100,6 +108,10 @@ def test_covariance_page_what_if(data_root):
     perturbed = {metric.label: metric.value for metric in app.metric}
     assert perturbed["Codes used"] != clean["Codes used"]
     assert app.selectbox(key="covariance.modality").options == ["Assessment history", "Platform engagement"]
+    app.radio(key="covariance.view").set_value("Private space").run()
+    assert not app.exception
+    assert "Private space correlation: assessment history" in app.get("plotly_chart")[1].proto.spec
+    assert any("Profile is knocked out" in item.value for item in app.caption)
 
 
 def test_covariance_page_all_knocked_out(data_root):
@@ -168,3 +180,57 @@ def test_representations_all_knocked_out(data_root):
     assert not app.exception
     assert any("Every modality is knocked out" in item.value for item in app.info)
     assert not app.get("plotly_chart")
+
+
+def test_gates_page_what_if(data_root):
+    app = run_page("pages/7_Gates.py")
+    clean = app.dataframe[0].value.set_index("modality")
+    assert clean["mean_gate"].between(0, 1).all()
+    assert clean.loc["Assessment history", "truly_missing"] > 0
+    assert len(app.get("plotly_chart")) == 2
+    set_what_if(app, "profile", "platform engagement", 1.0)
+    shifted = app.dataframe[0].value.set_index("modality")
+    assert shifted.loc["Profile", "mean_gate_what_if"] == 0
+    assert shifted.loc["Assessment history", "mean_shift"] > 0
+    assert any("Profile is knocked out" in item.value for item in app.caption)
+
+
+@pytest.fixture
+def tiny_course_root(mini_oulad_dir, monkeypatch) -> Path:
+    """A data folder whose only course, AAA 2013J, has three learners."""
+    keep = set(read_text_table(mini_oulad_dir / "studentInfo.csv")["id_student"].iloc[:3])
+    for name in PER_REGISTRATION_TABLES + ["studentAssessment"]:
+        path = mini_oulad_dir / f"{name}.csv"
+        frame = read_text_table(path)
+        frame[frame["id_student"].isin(keep)].to_csv(path, index=False)
+    monkeypatch.setenv("DSRSD_DATA_DIR", str(mini_oulad_dir.parent))
+    return mini_oulad_dir.parent
+
+
+@pytest.mark.parametrize("page", ["pages/2_Representations.py", "pages/3_Covariance.py", "pages/7_Gates.py"])
+def test_tiny_cohort_gets_a_message(tiny_course_root, page):
+    app = run_page(page)
+    assert any("AAA 2013J has 3 learner(s)" in item.value for item in app.info), [item.value for item in app.info]
+    assert not app.get("plotly_chart")
+
+
+def test_tiny_cohort_students_page(tiny_course_root):
+    app = run_page("pages/1_Students.py")
+    assert len(app.dataframe[0].value) == 3
+    assert any("drives this prediction" in item.value for item in app.markdown)
+
+
+def test_selection_highlights_learners_in_both_maps(data_root):
+    app = run_page("pages/2_Representations.py")
+    cohort = app.session_state["representations.cohort"]
+    app.session_state["representations.selected"] = {"cohort": cohort, "learners": [0, 1, 2]}
+    app.run()
+    assert not app.exception, [item.value for item in app.exception]
+    assert any("3 learner(s) selected" in item.value for item in app.caption)
+    specs = [chart.proto.spec for chart in app.get("plotly_chart")]
+    assert all('"name":"selected"' in spec for spec in specs)
+    assert '"name":"same learner"' in specs[0]
+    assert '"name":"same learner"' not in specs[1]
+    assert any("Mean modality gap" in metric.label for metric in app.metric)
+    app.button(key="representations.clear").click().run()
+    assert not any('"name":"selected"' in chart.proto.spec for chart in app.get("plotly_chart"))

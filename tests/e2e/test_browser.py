@@ -24,7 +24,7 @@ from dsrsd.settings import cache_dir
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 PAGES = {"": "DSRSD Lab", "Students": "Students", "Representations": "Representations",
-         "Covariance": "Covariance", "Model_card": "Model card"}
+         "Covariance": "Covariance", "Gates": "Gates", "Model_card": "Model card"}
 # Opened at a page's own URL (such as /Students), Streamlit 1.67's front end first probes
 # `/Students/_stcore/health` and `/Students/_stcore/host-config` to find the server's base path. The
 # server answers 404 and the front end falls back to `/`, but the console reports both requests as
@@ -196,7 +196,7 @@ def test_every_page_renders(server, page, screenshots_dir):
         page.screenshot(path=str(screenshots_dir / f"{name}.png"), full_page=True)
         assert page.locator("[data-testid='stException']").count() == 0, name
         assert page.locator("[data-testid='stAlertContentError']").count() == 0, name
-        if path in ("Students", "Representations", "Covariance"):
+        if path in ("Students", "Representations", "Covariance", "Gates"):
             assert page.locator("[data-testid='stPlotlyChart']").count() >= 1, name
 
     assert page.console_log.errors == []

@@ -1,0 +1,69 @@
+"""Cohorts of learners that the app and the map command work on: a course, or every module of a presentation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dsrsd.checkpoint import Checkpoint
+from dsrsd.data import Encoded, default_split, load_oulad
+
+ALL_MODULES = "*"
+# Each map is fitted on at most this many learners (3 modalities: 3,000 points), which keeps a fit to a
+# few seconds and the points a browser draws per map at a few thousand.
+MAX_MAP_LEARNERS = 1000
+
+
+@dataclass(frozen=True)
+class Cohorts:
+    """Every registration encoded for one checkpoint, with its split and recorded outcome."""
+
+    encoded: Encoded
+    split: np.ndarray
+    courses: list[str]    # "MODULE PRESENTATION", test presentations first
+
+
+def read_only(encoded: Encoded) -> Encoded:
+    """Make the arrays of `encoded` read-only, so that no caller can change a shared copy."""
+    for array in list(encoded.inputs.values()) + list(encoded.masks.values()) + [encoded.present, encoded.labels]:
+        array.flags.writeable = False
+    return encoded
+
+
+def build_cohorts(checkpoint: Checkpoint, data_dir: str | Path) -> Cohorts:
+    """Load and encode every registration in `data_dir` for `checkpoint`."""
+    raw = load_oulad(data_dir, checkpoint.cutoff)
+    split = default_split(raw.keys, seed=checkpoint.config["data"].get("validation_seed", 0))
+    encoded = read_only(checkpoint.encoder.transform(raw))
+    labels = raw.keys["code_module"] + " " + raw.keys["code_presentation"]
+    test_first = sorted(labels.unique(), key=lambda name: (not name.endswith("2014J"), name))
+    return Cohorts(encoded, split, test_first)
+
+
+def presentation_cohort(course: str) -> str:
+    """Return the cohort of every module of the course's presentation, such as "* 2014J"."""
+    return f"{ALL_MODULES} {course.split(' ')[1]}"
+
+
+def cohort_names(cohorts: Cohorts) -> list[str]:
+    """List every course, then every presentation as a whole."""
+    return list(cohorts.courses) + list(dict.fromkeys(presentation_cohort(course) for course in cohorts.courses))
+
+
+def course_rows(cohorts: Cohorts, course: str) -> np.ndarray:
+    """Return the positions of a cohort's registrations: "MODULE PRESENTATION", or "* PRESENTATION"."""
+    module, presentation = course.split(" ")
+    keys = cohorts.encoded.keys
+    chosen = (keys["code_presentation"] == presentation).to_numpy()
+    if module != ALL_MODULES:
+        chosen = chosen & (keys["code_module"] == module).to_numpy()
+    return np.flatnonzero(chosen)
+
+
+def sample_rows(count: int, limit: int = MAX_MAP_LEARNERS) -> np.ndarray:
+    """Positions of at most `limit` of `count` learners, the same for every call."""
+    if count <= limit:
+        return np.arange(count)
+    return np.sort(np.random.default_rng(0).choice(count, limit, replace=False))

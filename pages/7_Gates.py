@@ -1,0 +1,63 @@
+"""Gates: how the gated fusion weighs the modalities, for one learner and over a cohort, and under a what-if."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dsrsd.app import figures
+from dsrsd.app.context import page_context
+from dsrsd.app.sidebar import MODALITY_LABELS
+from dsrsd.diagnostics import gate_summary
+from dsrsd.metrics import at_risk_probability
+from dsrsd.projection import MIN_POINTS
+
+st.title("Gates")
+st.caption("The fusion gives each available modality a weight; the weights of a learner sum to 1 over the "
+           "modalities it has and that are not knocked out. A modality that is truly missing or knocked out "
+           "gets weight 0.")
+
+context = page_context()
+clean = context.predictions(perturbed=False)
+perturbation = context.selection.perturbation
+what_if = None if perturbation.is_identity else context.predictions()
+modalities = context.cohorts.encoded.modalities
+names = figures.labelled(modalities)
+if len(context.rows) < MIN_POINTS:
+    st.info(f"{context.course} has {len(context.rows)} learner(s); a gate distribution needs at least {MIN_POINTS}. "
+            "Pick another course.")
+    st.stop()
+
+summary = pd.DataFrame(gate_summary(clean, what_if if what_if is not None else clean, modalities))
+summary["modality"] = summary["modality"].map(lambda m: MODALITY_LABELS.get(m, m))
+for modality in perturbation.knockout:
+    st.caption(f"{MODALITY_LABELS.get(modality, modality)} is knocked out (what-if), so its gate is 0 for every learner "
+               "under the what-if; the other modalities share its weight.")
+st.plotly_chart(figures.gate_distribution(clean.gates, None if what_if is None else what_if.gates, clean.available,
+                                          names), key="gates.distribution")
+columns = ["modality", "learners_with_data", "truly_missing", "mean_gate"]
+if what_if is not None:
+    columns += ["mean_gate_what_if", "mean_shift"]
+st.dataframe(summary[columns].round(3), hide_index=True, column_config={
+    "modality": "Modality", "learners_with_data": "Learners with data",
+    "truly_missing": st.column_config.NumberColumn("Truly missing", help="Learners with no record in the modality "
+                                                   "up to the cutoff: real absence, not a what-if"),
+    "mean_gate": "Mean gate", "mean_gate_what_if": f"Mean gate under {perturbation.describe()}",
+    "mean_shift": "Mean shift"})
+st.caption("Means are over the learners that truly have the modality.")
+
+st.subheader("One learner")
+risk = at_risk_probability(clean.probabilities)
+order = np.argsort(-risk)
+keys = context.cohorts.encoded.keys.iloc[context.rows]
+labels = {int(i): f"{keys['id_student'].iloc[i]}  (at-risk {risk[i]:.2f})" for i in order}
+position = st.selectbox("Student", list(labels), format_func=labels.get, key="gates.student")
+series = {"clean": clean.gates[position]}
+if what_if is not None:
+    series["what-if"] = what_if.gates[position]
+st.plotly_chart(figures.grouped_bar(series, names, "Fusion gate weights of this learner"), key="gates.learner")
+for index, modality in enumerate(modalities):
+    label = MODALITY_LABELS.get(modality, modality)
+    if not clean.available[position, index]:
+        st.caption(f"{label}: truly missing for this learner (no record up to the cutoff), so its gate is 0.")
+    elif modality in perturbation.knockout:
+        st.caption(f"{label}: knocked out (what-if), so its gate is 0 under the what-if.")
