@@ -73,20 +73,33 @@ def install_checkpoint(archive: bytes, filename: str, root: str | Path, taken: s
 
     with bundle:
         members = _checked_members(bundle, filename)
-        root.mkdir(parents=True, exist_ok=True)
-        # A leading dot hides the staging folder from `list_checkpoints` until the rename.
-        staging = Path(tempfile.mkdtemp(prefix=f".upload-{name}.", dir=root))
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            # A leading dot hides the staging folder from `list_checkpoints` until the rename.
+            staging = Path(tempfile.mkdtemp(prefix=f".upload-{name}.", dir=root))
+        except OSError as error:
+            raise UploadError(f"cannot write to the upload folder {root} ({error}); set DSRSD_UPLOAD_DIR to a writable folder") from error
         try:
             for file_name, member in members.items():
                 _unpack(bundle, member, staging / file_name, filename)
             load_checkpoint(staging)
             staging.chmod(0o755)
-            # os.rename onto an existing non-empty folder fails, so a checkpoint uploaded meanwhile is kept.
-            os.rename(staging, target)
+            _rename_into_place(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
     return target
+
+
+def _rename_into_place(staging: Path, target: Path) -> None:
+    # os.rename onto an existing non-empty folder fails, so a checkpoint uploaded meanwhile is kept.
+    try:
+        os.rename(staging, target)
+    except OSError as error:
+        raise UploadError(
+            f"a checkpoint named {target.name!r} was added while this upload was checked ({error}); "
+            "rename the zip file and upload it again"
+        ) from error
 
 
 def _checked_members(bundle: zipfile.ZipFile, filename: str) -> dict[str, zipfile.ZipInfo]:

@@ -237,3 +237,22 @@ def test_maps_folder_named(root):
     with pytest.raises(UploadError, match="stored UMAP maps are not uploaded, so zip the checkpoint folder without"):
         install_checkpoint(make_zip(files), "model.zip", root)
     assert_nothing_installed(root)
+
+
+def test_same_name_added_meanwhile(root, monkeypatch):
+    def add_same_name(directory):
+        (root / "model").mkdir()
+        (root / "model" / "config.json").write_text("{}")
+
+    monkeypatch.setattr(dsrsd.upload, "load_checkpoint", add_same_name)
+    with pytest.raises(UploadError, match="'model' was added while this upload was checked"):
+        install_checkpoint(make_zip(shipped_files()), "model.zip", root)
+    assert [path.name for path in root.iterdir()] == ["model"]
+    assert (root / "model" / "config.json").read_text() == "{}"
+
+
+def test_unwritable_folder_named(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    with pytest.raises(UploadError, match="cannot write to the upload folder .*not-a-folder.*set DSRSD_UPLOAD_DIR"):
+        install_checkpoint(make_zip(shipped_files()), "model.zip", blocker)
