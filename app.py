@@ -12,6 +12,7 @@ st.navigation([
     st.Page("pages/3_Covariance.py", title="Covariance"),
     st.Page("pages/7_Gates.py", title="Gates"),
     st.Page("pages/4_Model_card.py", title="Model card"),
+    st.Page("pages/5_Truth.py", title="Does it explain the truth?"),
 ]).run()
 # After the page is drawn, so that compiling UMAP's kernels does not slow the first page down.
 warm_numba_in_background()

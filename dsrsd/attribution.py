@@ -212,6 +212,6 @@ def describe_driver(attribution: ModalityAttribution, modalities: list[str], ind
     top = int(np.argmax(np.abs(values)))
     direction = "raises" if values[top] > 0 else "lowers"
     labels = {"profile": "The profile", "assessments": "Assessment history", "engagement": "Learning-platform engagement"}
-    name = labels.get(modalities[top], modalities[top])
+    name = labels.get(modalities[top], modalities[top].replace("_", " ").capitalize())
     return (f"{name} drives this prediction: it {direction} the at-risk probability by "
             f"{abs(values[top]) * 100:.1f} percentage points.")

@@ -23,6 +23,7 @@ from safetensors.torch import load_file, save_file
 
 from dsrsd.config import LossConfig, ModelConfig, TrainConfig, config_from_dict
 from dsrsd.data.encoding import OuladEncoder
+from dsrsd.data.spec_encoding import SpecEncoder, encoder_from_state
 from dsrsd.model import DSRSDNet
 
 FORMAT_VERSION = 1
@@ -40,7 +41,7 @@ class CheckpointError(ValueError):
 @dataclass
 class Checkpoint:
     model: DSRSDNet
-    encoder: OuladEncoder
+    encoder: OuladEncoder | SpecEncoder
     config: dict          # the whole config.json
     path: Path
 
@@ -70,7 +71,7 @@ def library_versions() -> dict[str, str]:
 def save_checkpoint(
     directory: str | Path,
     model: DSRSDNet,
-    encoder: OuladEncoder,
+    encoder: OuladEncoder | SpecEncoder,
     model_config: ModelConfig,
     loss_config: LossConfig,
     train_config: TrainConfig,
@@ -158,7 +159,7 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -
 
     try:
         model_config = config_from_dict(ModelConfig, config["model"])
-        encoder = OuladEncoder(config["schema"])
+        encoder = encoder_from_state(config["schema"])
         model = DSRSDNet(encoder.modalities, encoder.input_sizes(), config["schema"]["kinds"], model_config)
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{directory / CONFIG_FILE}: invalid model or schema section ({error})") from error

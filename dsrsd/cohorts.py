@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from dsrsd.checkpoint import Checkpoint
-from dsrsd.data import Encoded, default_split, load_oulad
+from dsrsd.data import Encoded
+from dsrsd.datasets import encoded_cohorts
 
 ALL_MODULES = "*"
 # Each map is fitted on at most this many learners (3 modalities: 3,000 points), which keeps a fit to a
@@ -33,12 +34,16 @@ def read_only(encoded: Encoded) -> Encoded:
 
 
 def build_cohorts(checkpoint: Checkpoint, data_dir: str | Path) -> Cohorts:
-    """Load and encode every registration in `data_dir` for `checkpoint`."""
-    raw = load_oulad(data_dir, checkpoint.cutoff)
-    split = default_split(raw.keys, seed=checkpoint.config["data"].get("validation_seed", 0))
-    encoded = read_only(checkpoint.encoder.transform(raw))
-    labels = raw.keys["code_module"] + " " + raw.keys["code_presentation"]
-    test_first = sorted(labels.unique(), key=lambda name: (not name.endswith("2014J"), name))
+    """Load and encode every registration in `data_dir` for `checkpoint`.
+
+    `data_dir` is the folder `dsrsd.datasets.data_dir_for` returns: OULAD-format tables, or for a
+    spec checkpoint the folder its paths start from.
+    """
+    encoded, split = encoded_cohorts(checkpoint, data_dir)
+    encoded = read_only(encoded)
+    labels = encoded.keys["code_module"] + " " + encoded.keys["code_presentation"]
+    test_courses = set(labels[split == "test"])
+    test_first = sorted(labels.unique(), key=lambda name: (name not in test_courses, name))
     return Cohorts(encoded, split, test_first)
 
 

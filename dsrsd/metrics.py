@@ -1,4 +1,4 @@
-"""Outcome metrics: accuracy, macro-F1 over the four classes, and at-risk ROC AUC."""
+"""Outcome metrics: accuracy, macro-F1 over the classes that occur, and at-risk ROC AUC."""
 
 from __future__ import annotations
 
@@ -18,10 +18,13 @@ def at_risk_probability(probabilities: np.ndarray) -> np.ndarray:
 def outcome_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
     at_risk = np.isin(labels, AT_RISK_INDEX)
     predicted = probabilities.argmax(axis=1)
+    # Classes that neither occur nor are predicted (no Distinction in a pass/fail course) would add
+    # an F1 of 0 each, so the macro average runs over the classes that appear on either side.
+    observed = np.union1d(labels, predicted)
     auc = roc_auc_score(at_risk, at_risk_probability(probabilities)) if 0 < at_risk.sum() < len(at_risk) else float("nan")
     return {
         "accuracy": float(accuracy_score(labels, predicted)),
-        "macro_f1": float(f1_score(labels, predicted, average="macro", labels=range(len(OUTCOME_CLASSES)), zero_division=0)),
+        "macro_f1": float(f1_score(labels, predicted, average="macro", labels=observed, zero_division=0)),
         "at_risk_auc": float(auc),
         "rows": int(len(labels)),
     }

@@ -9,15 +9,20 @@ import numpy as np
 
 from dsrsd.checkpoint import Checkpoint
 from dsrsd.data import DataError, Encoded, OuladEncoder, OuladRaw, default_split, load_oulad
+from dsrsd.data.spec import Spec, spec_from_dict
+from dsrsd.data.spec_encoding import SpecEncoder
+from dsrsd.data.spec_table import SpecRaw, load_spec_table
+from dsrsd.datasets import data_dir_for
+from dsrsd.settings import data_root
 
 SPLITS = ("train", "validation", "test", "all")
 
 
 @dataclass
 class PreparedData:
-    raw: OuladRaw
+    raw: OuladRaw | SpecRaw
     split: np.ndarray      # N, one of "train", "validation", "test", "unused"
-    encoder: OuladEncoder
+    encoder: OuladEncoder | SpecEncoder
     encoded: Encoded       # every registration, encoded
 
 
@@ -34,10 +39,32 @@ def prepare_training_data(data_dir: str | Path, cutoff, validation_seed: int = 0
     return PreparedData(raw, split, encoder, encoder.transform(raw))
 
 
-def encode_for_checkpoint(checkpoint: Checkpoint, data_dir: str | Path, split: str = "test") -> Encoded:
-    """Encode the registrations of `split` with the checkpoint's fitted encoder and cutoff."""
+def prepare_spec_data(spec: Spec, data_root: str | Path) -> PreparedData:
+    """Load a spec's tables, keep its seeded stratified split and fit the encoder on the training part only."""
+    raw = load_spec_table(spec, data_root)
+    if not (raw.split == "train").any():
+        raise DataError(f"{spec.table}: the split leaves no learner for training; lower the test and validation fractions")
+    encoder = SpecEncoder.fit(raw.subset(raw.split == "train"), spec)
+    return PreparedData(raw, raw.split, encoder, encoder.transform(raw))
+
+
+def encode_for_checkpoint(checkpoint: Checkpoint, data_dir: str | Path | None, split: str = "test") -> Encoded:
+    """Encode the registrations of `split` with the checkpoint's fitted encoder and cutoff.
+
+    For a checkpoint trained from a spec, `data_dir` is the folder the spec's table paths start from.
+    None picks the checkpoint's own source under `dsrsd.settings.data_root()` (`dsrsd.datasets.data_dir_for`).
+    """
     if split not in SPLITS:
         raise ValueError(f"invalid split {split!r}: use one of {', '.join(SPLITS)}")
+    if data_dir is None:
+        data_dir = data_dir_for(checkpoint.config, data_root())
+    if checkpoint.config.get("data", {}).get("dataset") == "spec":
+        spec = spec_from_dict(checkpoint.config["data"]["spec"])
+        raw = load_spec_table(spec, data_dir)
+        rows = np.ones(len(raw), dtype=bool) if split == "all" else raw.split == split
+        if not rows.any():
+            raise DataError(f"{data_dir}: no learner of the spec {spec.name!r} is in the {split!r} split")
+        return checkpoint.encoder.transform(raw.subset(rows))
     raw = load_oulad(data_dir, checkpoint.cutoff)
     if split != "all":
         seed = checkpoint.config["data"].get("validation_seed", 0)

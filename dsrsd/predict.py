@@ -24,7 +24,10 @@ from dsrsd.training import resolve_device
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, help="checkpoint directory (model.safetensors + config.json)")
-    parser.add_argument("--data-dir", required=True, help="folder holding the OULAD CSV tables")
+    parser.add_argument("--data-dir",
+                        help="folder holding the OULAD CSV tables; for a checkpoint trained from a spec, the folder "
+                             "the spec's table paths start from (default: the checkpoint's own source: "
+                             "$DSRSD_DATA_DIR/oulad, the generated synthetic course, or $DSRSD_DATA_DIR for a spec)")
     parser.add_argument("--knockout", nargs="+", action="extend", default=[], metavar="MODALITY",
                         help="modalities to hide from the model")
     parser.add_argument("--noise", nargs="+", action="extend", default=[], metavar="MODALITY=STD",

@@ -21,17 +21,27 @@ from dsrsd.checkpoint import save_checkpoint
 from dsrsd.cli import show_warnings_plainly
 from dsrsd.config import LossConfig, ModelConfig, TrainConfig
 from dsrsd.data import DataError, parse_cutoff
+from dsrsd.data.synthetic import synthetic_course
 from dsrsd.inference import predict
 from dsrsd.metrics import outcome_metrics
 from dsrsd.perturb import Perturbation
-from dsrsd.pipeline import prepare_training_data
+from dsrsd.data.spec import read_spec
+from dsrsd.pipeline import prepare_spec_data, prepare_training_data
+from dsrsd.settings import data_root
 from dsrsd.training import EpochLog, resolve_device, train_model
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m dsrsd.train", description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="oulad", choices=["oulad"], help="dataset format (default: oulad)")
-    parser.add_argument("--data-dir", required=True, help="folder holding the OULAD CSV tables")
+    parser.add_argument("--dataset", default="oulad", choices=["oulad", "synthetic"],
+                        help="oulad reads --data-dir; synthetic generates a course with planted factors into the "
+                             "cache (default: oulad)")
+    parser.add_argument("--data-dir", help="folder holding the OULAD CSV tables (required for --dataset oulad)")
+    parser.add_argument("--spec", help="modality spec (TOML) of a per-learner table; replaces --dataset and --data-dir, "
+                                       "and reads the table relative to DSRSD_DATA_DIR")
+    parser.add_argument("--learners", type=int, default=4000,
+                        help="learners of the synthetic course, spread over four presentations (default: %(default)s)")
+    parser.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic course (default: %(default)s)")
     parser.add_argument("--task", default="final_outcome", choices=["final_outcome"], help="prediction task (default: final_outcome)")
     parser.add_argument("--cutoff", default="end", help="'end' or a course day; nothing dated later is used (default: end)")
     parser.add_argument("--out", required=True, help="checkpoint directory to write")
@@ -64,6 +74,16 @@ def option_names(message: str) -> str:
     return re.sub(r"\b(?:Model|Loss|Train)Config\.(\w+)", lambda match: "--" + match.group(1).replace("_", "-"), message)
 
 
+def resolve_data_dir(args: argparse.Namespace) -> tuple[Path, dict]:
+    """Return the folder of OULAD-format tables to train on, and what the checkpoint records about it."""
+    if args.dataset == "synthetic":
+        course = synthetic_course(args.data_seed, args.learners)
+        return course.path, {"synthetic": {"seed": args.data_seed, "learners": args.learners}}
+    if not args.data_dir:
+        raise ValueError("missing --data-dir: name the folder holding the OULAD tables, or use --dataset synthetic")
+    return Path(args.data_dir), {}
+
+
 def format_epoch(entry: EpochLog) -> str:
     losses = " ".join(f"{name}={value:.4f}" for name, value in entry.losses.items())
     validation = entry.validation
@@ -91,12 +111,26 @@ def main(argv: list[str] | None = None) -> int:
         train_config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                                    modality_dropout=args.modality_dropout, patience=args.patience, seed=args.seed)
         started = time.perf_counter()
-        data = prepare_training_data(args.data_dir, cutoff)
+        if args.spec:
+            spec = read_spec(args.spec)
+            data = prepare_spec_data(spec, data_root())
+            source = {"dataset": "spec", "spec": spec.to_dict(), "spec_file": str(args.spec),
+                      "protocol": f"seeded stratified split: test {spec.test_fraction:.0%}, validation "
+                                  f"{spec.validation_fraction:.0%}, seed {spec.seed}"}
+        else:
+            data_dir, source = resolve_data_dir(args)
+            data = prepare_training_data(data_dir, cutoff)
     except (DataError, ValueError) as error:
         print(f"error: {option_names(str(error))}", file=sys.stderr)
         return 2
-    print(f"data: {len(data.encoded)} registrations, engagement form {data.encoder.state['engagement_form']}, "
-          f"cutoff {cutoff}; loaded in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    if args.spec:
+        print(f"data: {len(data.encoded)} learners of spec {args.spec}; loaded in {time.perf_counter() - started:.1f}s",
+              file=sys.stderr)
+    else:
+        print(f"data: {len(data.encoded)} registrations, engagement form {data.encoder.state['engagement_form']}, "
+              f"cutoff {cutoff}; loaded in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    print("data: modalities " + ", ".join(f"{m} ({data.encoder.state['kinds'][m]}, {size} features)"
+                                        for m, size in data.encoder.input_sizes().items()), file=sys.stderr)
     present = data.encoded.present.sum(axis=0)
     print("data: registrations with a record in each modality: " + ", ".join(
         f"{m} {int(count):,}" for m, count in zip(data.encoded.modalities, present)), file=sys.stderr)
@@ -129,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     data_info = {
         "dataset": args.dataset, "task": args.task, "cutoff": cutoff, "validation_seed": 0,
         "protocol": "test 2014J; train and validation 2013B, 2013J, 2014B, validation held out by student",
+        **source,
         "rows": {name: int((data.split == name).sum()) for name in ("train", "validation", "test")},
     }
     history = [{"epoch": e.epoch, "losses": e.losses, "validation": e.validation, "seconds": e.seconds} for e in result.history]

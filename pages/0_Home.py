@@ -3,7 +3,7 @@
 import streamlit as st
 
 from dsrsd.app import state
-from dsrsd.app.context import model_ui
+from dsrsd.app.context import model_ui, synthetic_banner
 
 st.title("DSRSD Lab")
 st.markdown(
@@ -14,20 +14,23 @@ st.markdown(
     "- **Students**: who is at risk in a course, and which modality drives each prediction.\n"
     "- **Representations**: UMAP maps of the shared and private streams.\n"
     "- **Covariance**: how decorrelated the shared space is, and how orthogonal shared and private streams are.\n"
-    "- **Model card**: metrics, configuration and versions of the checkpoint.\n\n"
+    "- **Model card**: metrics, configuration and versions of the checkpoint.\n"
+    "- **Does it explain the truth?**: on the synthetic course, whose factors were planted, checks that the "
+    "attributions, codes and knockouts find them.\n\n"
     "On the Students, Representations and Covariance pages, the sidebar's *What if...* controls knock a "
     "modality out or make it noisy, and the page updates. The settings stay as you switch pages."
 )
 
 picked = model_ui(what_if=False)
-message = state.oulad_missing_message()
+message = state.checkpoint_data_message(picked[1]) if picked is not None else None
 if message:
     st.info(message)
 elif picked is not None:
     selection, checkpoint = picked
+    synthetic_banner(checkpoint)
     metrics = checkpoint.config.get("metrics", {}).get("test", {})
     columns = st.columns(3)
     columns[0].metric("Test at-risk AUC", f"{metrics.get('at_risk_auc', float('nan')):.3f}")
     columns[1].metric("Test accuracy", f"{metrics.get('accuracy', float('nan')):.3f}")
     columns[2].metric("Cutoff", str(checkpoint.cutoff))
-    st.caption(f"Data: `{state.oulad_dir()}`. Open a page in the sidebar to start.")
+    st.caption(f"Data: `{state.checkpoint_data_dir(checkpoint)}`. Open a page in the sidebar to start.")

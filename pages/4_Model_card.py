@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from dsrsd.app.context import model_ui
+from dsrsd.app.context import model_ui, synthetic_banner
 from dsrsd.app.sidebar import MODALITY_LABELS
 from dsrsd.checkpoint import CONFIG_FILE, WEIGHTS_FILE, CheckpointError, list_checkpoints
 from dsrsd.settings import CHECKPOINTS_DIR, uploaded_checkpoints_dir
@@ -42,6 +42,7 @@ picked = model_ui(what_if=False)
 if picked is None:
     st.stop()
 _, checkpoint = picked
+synthetic_banner(checkpoint)
 config = checkpoint.config
 metrics = config.get("metrics", {})
 data = config.get("data", {})

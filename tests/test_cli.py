@@ -255,3 +255,54 @@ def test_noise_on_knocked_out_warns(trained, oulad_dir, capsys):
             "--noise", "engagement=0.5"]
     assert evaluate.main(argv) == 0
     assert "warning: noise on engagement has no effect" in capsys.readouterr().err
+
+
+def test_train_synthetic_records_dataset(tmp_path, capsys):
+    out = tmp_path / "model"
+    argv = ["--dataset", "synthetic", "--learners", "120", "--data-seed", "5", "--epochs", "1",
+            "--hidden-size", "8", "--out", str(out), "--quiet"]
+    assert train.main(argv) == 0, capsys.readouterr().err
+    data = json.loads((out / "config.json").read_text())["data"]
+    assert data["dataset"] == "synthetic"
+    assert data["synthetic"] == {"seed": 5, "learners": 120}
+    assert data["engagement_form"] == "weekly_clicks"
+    assert data["rows"]["test"] == 30
+
+
+def test_train_oulad_without_data_dir_exits_2(tmp_path, capsys):
+    assert train.main(["--out", str(tmp_path / "model")]) == 2
+    assert "missing --data-dir" in capsys.readouterr().err
+
+
+def test_train_spec_and_evaluate(oulad_dir, tmp_path, capsys):
+    out = tmp_path / "model"
+    spec = REPO_ROOT / "specs" / "student_performance.toml"
+    argv = ["--spec", str(spec), "--epochs", "2", "--hidden-size", "8", "--out", str(out), "--quiet"]
+    assert train.main(argv) == 0, capsys.readouterr().err
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["test"]["rows"] == 130
+    data = json.loads((out / "config.json").read_text())["data"]
+    assert data["dataset"] == "spec"
+    assert data["spec"]["target"] == "G3"
+    assert data["rows"] == {"train": 422, "validation": 97, "test": 130}
+
+    assert evaluate.main(["--checkpoint", str(out), "--data-dir", str(oulad_dir.parent)]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["rows"] == 130
+    assert metrics["at_risk_auc"] == pytest.approx(summary["test"]["at_risk_auc"])
+
+
+def test_train_bad_spec_exits_2(tmp_path, capsys):
+    spec = tmp_path / "bad.toml"
+    spec.write_text('name = "x"\ntable = "t.csv"\n[modalities.a]\nnumeric = ["x"]\n')
+    assert train.main(["--spec", str(spec), "--out", str(tmp_path / "model")]) == 2
+    assert "missing [target] section" in capsys.readouterr().err
+
+
+def test_evaluate_demo_without_data_dir(capsys):
+    demo = REPO_ROOT / "checkpoints" / "synthetic-demo"
+    assert evaluate.main(["--checkpoint", str(demo)]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    recorded = json.loads((demo / "config.json").read_text())["metrics"]["test"]
+    assert metrics["rows"] == 1000
+    assert metrics["at_risk_auc"] == pytest.approx(recorded["at_risk_auc"], abs=1e-6)

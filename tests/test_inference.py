@@ -85,6 +85,19 @@ def test_outcome_metrics_hand_case():
     assert metrics["macro_f1"] == pytest.approx(2.0 / 3.0)
 
 
+def test_macro_f1_skips_absent_classes():
+    # Only Pass (1) and Fail (2) occur or are predicted, so Distinction and Withdrawn add nothing.
+    labels = np.array([1, 1, 2, 2])
+    probabilities = np.array([
+        [0.0, 0.9, 0.1, 0.0],
+        [0.0, 0.2, 0.8, 0.0],
+        [0.0, 0.1, 0.9, 0.0],
+        [0.0, 0.3, 0.7, 0.0],
+    ])
+    # Pass: precision 1, recall 1/2, F1 2/3. Fail: precision 2/3, recall 1, F1 4/5.
+    assert outcome_metrics(labels, probabilities)["macro_f1"] == pytest.approx((2 / 3 + 4 / 5) / 2)
+
+
 def test_auc_undefined_single_group():
     metrics = outcome_metrics(np.array([0, 1, 1]), np.full((3, 4), 0.25))
     assert math.isnan(metrics["at_risk_auc"])

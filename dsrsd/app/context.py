@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
+from dsrsd import datasets
 from dsrsd.app import state
 from dsrsd.app.sidebar import Selection, course_ui, sidebar_ui
 from dsrsd.checkpoint import Checkpoint
@@ -36,6 +37,12 @@ def _modalities(path: str, device: str) -> list[str]:
     return state.cached_checkpoint(path, device).modalities
 
 
+def synthetic_banner(checkpoint: Checkpoint) -> None:
+    """Say that the data is synthetic, and how to switch to OULAD, when the checkpoint was trained on it."""
+    if datasets.dataset_of(checkpoint.config) == "synthetic":
+        st.info(datasets.SYNTHETIC_BANNER, icon=":material/science:")
+
+
 def model_ui(what_if: bool = True) -> tuple[Selection, Checkpoint] | None:
     """Draw the sidebar and load the chosen checkpoint; None (after a message) when that fails."""
     selection = sidebar_ui(_modalities, what_if)
@@ -50,11 +57,12 @@ def page_context() -> PageContext:
     if picked is None:
         st.stop()
     selection, checkpoint = picked
-    message = state.oulad_missing_message()
+    message = state.checkpoint_data_message(checkpoint)
     if message:
         st.info(message)
         st.stop()
-    data_dir = str(state.oulad_dir())
+    synthetic_banner(checkpoint)
+    data_dir = state.checkpoint_data_dir(checkpoint)
     try:
         cohorts = state.cached_cohorts(selection.checkpoint, selection.device, data_dir)
     except DataError as error:

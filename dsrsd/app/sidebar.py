@@ -14,9 +14,21 @@ import torch
 
 from dsrsd.checkpoint import CheckpointError, list_checkpoints
 from dsrsd.perturb import Perturbation
-from dsrsd.settings import CHECKPOINTS_DIR, uploaded_checkpoints_dir
+from dsrsd.datasets import default_checkpoint
+from dsrsd.settings import CHECKPOINTS_DIR, data_root, uploaded_checkpoints_dir
 
-MODALITY_LABELS = {"profile": "Profile", "assessments": "Assessment history", "engagement": "Platform engagement"}
+class ModalityLabels(dict):
+    """Display labels of modalities; a modality without one (named in a spec) shows its own name."""
+
+    def __missing__(self, name: str) -> str:
+        return str(name).replace("_", " ").capitalize()
+
+    def get(self, name, default=None):
+        # Pages call .get(name) as a format_func, so an unlabelled name must not become None.
+        return self[name]
+
+
+MODALITY_LABELS = ModalityLabels(profile="Profile", assessments="Assessment history", engagement="Platform engagement")
 MAX_NOISE = 3.0
 
 
@@ -74,7 +86,7 @@ def checkpoint_ui() -> tuple[str, str] | None:
         st.sidebar.error(f"No checkpoint found in `{CHECKPOINTS_DIR}`. "
                          f"Train one with `python -m dsrsd.train ... --out {CHECKPOINTS_DIR}/NAME`.")
         return None
-    key = persistent_key("checkpoint", paths[0], paths)
+    key = persistent_key("checkpoint", default_checkpoint(paths, data_root()), paths)
     path = st.sidebar.selectbox("Checkpoint", paths, key=key, format_func=checkpoint_label,
                                 on_change=remember, args=("checkpoint",))
     key = persistent_key("device", "auto", device_options())

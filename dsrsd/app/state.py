@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
+from dsrsd import datasets
 from dsrsd.checkpoint import Checkpoint, load_checkpoint
 from dsrsd.cohorts import MAX_MAP_LEARNERS, Cohorts, build_cohorts, course_rows, presentation_cohort, sample_rows
 from dsrsd.data import OUTCOME_CLASSES
@@ -33,6 +34,16 @@ __all__ = ["MAX_MAP_LEARNERS", "Cohorts", "course_rows", "presentation_cohort", 
 
 def oulad_dir() -> Path:
     return data_root() / "oulad"
+
+
+def checkpoint_data_dir(checkpoint: Checkpoint) -> str:
+    """Return the folder of the tables a checkpoint reads; the synthetic course is generated on first use."""
+    return str(datasets.data_dir_for(checkpoint.config, data_root()))
+
+
+def checkpoint_data_message(checkpoint: Checkpoint) -> str | None:
+    """Say what data a checkpoint lacks and how to get it, or return None when its data is in place."""
+    return datasets.missing_data_message(checkpoint.config, data_root())
 
 
 def oulad_missing_message() -> str | None:

@@ -1,4 +1,4 @@
-"""Data loading: OULAD tables -> raw modality arrays -> encoded model inputs."""
+"""Data loading: OULAD tables, the synthetic course or a spec table -> raw modality arrays -> encoded model inputs."""
 
 from __future__ import annotations
 
@@ -12,11 +12,15 @@ from dsrsd.data.oulad import (
     AT_RISK_CLASSES, MODALITIES, OUTCOME_CLASSES, OuladRaw, build_oulad, default_split, parse_cutoff,
 )
 from dsrsd.data.tables import DataError, OuladTables, load_tables
+from dsrsd.data.spec import Spec, SpecError, read_spec
+from dsrsd.data.spec_table import SpecRaw, load_spec_table
+from dsrsd.data.synthetic import SyntheticCourse, synthetic_course
 from dsrsd.settings import cache_dir
 
 __all__ = [
     "AT_RISK_CLASSES", "MODALITIES", "OUTCOME_CLASSES", "DataError", "Encoded", "OuladEncoder", "OuladRaw",
-    "OuladTables", "build_oulad", "default_split", "engagement_form", "load_oulad", "load_tables", "parse_cutoff",
+    "OuladTables", "Spec", "SpecError", "SpecRaw", "SyntheticCourse", "build_oulad", "default_split",
+    "engagement_form", "load_oulad", "load_spec_table", "load_tables", "parse_cutoff", "read_spec", "synthetic_course",
 ]
 
 log = logging.getLogger(__name__)

@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dsrsd.checkpoint import list_checkpoints
 from dsrsd.settings import CHECKPOINTS_DIR
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = CHECKPOINTS_DIR / "oulad-final-outcome"
+SHIPPED_NAMES = [path.name for path in list_checkpoints(CHECKPOINTS_DIR)]
 TIMEOUT = 180
 
 
@@ -53,7 +55,7 @@ def test_upload_listed_in_sidebar(upload_dir):
     app = upload(model_card(), "retrained.zip", checkpoint_zip())
     assert any("Added retrained" in item.value for item in app.success)
     checkpoint = app.sidebar.selectbox[0]
-    assert checkpoint.options == ["oulad-final-outcome", "retrained (uploaded)"]
+    assert checkpoint.options == SHIPPED_NAMES + ["retrained (uploaded)"]
     assert (upload_dir / "retrained" / "model.safetensors").read_bytes() == (SHIPPED / "model.safetensors").read_bytes()
 
     checkpoint.set_value(str(upload_dir / "retrained")).run()
@@ -62,19 +64,21 @@ def test_upload_listed_in_sidebar(upload_dir):
 
 
 def test_bad_upload_shows_error(upload_dir):
-    app = upload(model_card(), "broken.zip", checkpoint_zip(weights=b"\x80\x02truncated pickle"))
+    app = model_card()
+    shown = app.subheader[0].value
+    upload(app, "broken.zip", checkpoint_zip(weights=b"\x80\x02truncated pickle"))
     errors = " ".join(item.value for item in app.error)
     assert "The checkpoint was not added" in errors
     assert "is a pickle or torch.save archive" in errors
-    assert app.sidebar.selectbox[0].options == ["oulad-final-outcome"]
-    assert app.subheader[0].value == "oulad-final-outcome"
+    assert app.sidebar.selectbox[0].options == SHIPPED_NAMES
+    assert app.subheader[0].value == shown
     assert not upload_dir.exists() or list(upload_dir.iterdir()) == []
 
 
 def test_shipped_name_not_shadowed(upload_dir):
     app = upload(model_card(), "oulad-final-outcome.zip", checkpoint_zip())
     assert any("'oulad-final-outcome' already exists" in item.value for item in app.error)
-    assert app.sidebar.selectbox[0].options == ["oulad-final-outcome"]
+    assert app.sidebar.selectbox[0].options == SHIPPED_NAMES
 
 
 @pytest.mark.parametrize("damage", ["truncated", "empty", "empty config", "future version"])
@@ -97,7 +101,7 @@ def test_damaged_checkpoint_keeps_app_running(upload_dir, damage):
     errors = " ".join(item.value for item in app.error)
     assert "This checkpoint cannot be loaded" in errors
     assert "Pick another one in the sidebar" in errors
-    assert app.sidebar.selectbox[0].options == ["oulad-final-outcome", "damaged (uploaded)"]
+    assert app.sidebar.selectbox[0].options == SHIPPED_NAMES + ["damaged (uploaded)"]
 
     app.sidebar.selectbox[0].set_value(str(SHIPPED)).run()
     assert not app.exception

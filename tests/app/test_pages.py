@@ -1,4 +1,4 @@
-"""AppTest runs of every page on the shipped checkpoint and the real OULAD data.
+"""AppTest runs of every page on the shipped checkpoints: OULAD with the real data, the demo without it.
 
 Each page is run clean, then with a knockout and a noise level set in the shared sidebar.
 """
@@ -46,18 +46,53 @@ def test_home_shows_test_auc(data_root):
     assert metrics["Cutoff"] == "end"
 
 
-def test_home_without_data_says_what_to_download(tmp_path, monkeypatch):
+def test_home_without_data_opens_demo(tmp_path, monkeypatch):
     monkeypatch.setenv("DSRSD_DATA_DIR", str(tmp_path))
     app = run_page("app.py")
+    assert app.sidebar.selectbox[0].value.endswith("synthetic-demo")
+    banner = " ".join(item.value for item in app.info)
+    assert "synthetic course" in banner
+    assert "DSRSD_DATA_DIR" in banner
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert float(metrics["Test at-risk AUC"]) >= 0.95
+
+
+def test_home_oulad_checkpoint_without_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("DSRSD_DATA_DIR", str(tmp_path))
+    app = run_page("app.py")
+    app.sidebar.selectbox[0].set_value(str(REPO / "checkpoints" / "oulad-final-outcome")).run()
+    assert not app.exception, [item.value for item in app.exception]
     message = " ".join(item.value for item in app.info)
     assert "analyse.kmi.open.ac.uk/open_dataset" in message
     assert str(tmp_path / "oulad") in message
+    assert not app.metric
 
 
-def test_students_page_without_data_stops(tmp_path, monkeypatch):
+@pytest.mark.parametrize("page", ["pages/1_Students.py", "pages/2_Representations.py", "pages/3_Covariance.py",
+                                  "pages/7_Gates.py", "pages/4_Model_card.py"])
+def test_page_without_data_uses_demo(page, tmp_path, monkeypatch):
     monkeypatch.setenv("DSRSD_DATA_DIR", str(tmp_path))
-    app = run_page("pages/1_Students.py")
-    assert any("DSRSD_DATA_DIR" in item.value for item in app.info)
+    app = run_page(page)
+    assert any("synthetic course" in item.value for item in app.info)
+    assert len(app.dataframe) + len(app.get("plotly_chart")) > 0
+
+
+def test_truth_page_on_demo(tmp_path, monkeypatch):
+    monkeypatch.setenv("DSRSD_DATA_DIR", str(tmp_path))
+    app = run_page("pages/5_Truth.py")
+    assert float(app.metric[0].value.rstrip("%")) >= 90
+    ranking, probes, shifts = (frame.value for frame in app.dataframe)
+    assert (ranking["ranked first"] >= 0.9).all()
+    assert probes.set_index("factor").loc["motivation", "shared"] >= 0.9
+    shifts = shifts.set_index("group")
+    assert shifts.loc["Profile", "Platform engagement knocked out"] < 0.05
+    assert shifts.loc["Profile", "Profile knocked out"] > 0.3
+
+
+def test_truth_page_needs_synthetic_checkpoint(data_root):
+    app = run_page("pages/5_Truth.py")
+    assert app.sidebar.selectbox[0].value.endswith("oulad-final-outcome")
+    assert any("trained on the synthetic course" in item.value for item in app.info)
     assert not app.dataframe
 
 
@@ -234,3 +269,21 @@ def test_selection_highlights_learners_in_both_maps(data_root):
     assert any("Mean modality gap" in metric.label for metric in app.metric)
     app.button(key="representations.clear").click().run()
     assert not any('"name":"selected"' in chart.proto.spec for chart in app.get("plotly_chart"))
+
+
+def test_spec_checkpoint_pages(data_root):
+    app = run_page("app.py")
+    app.sidebar.selectbox[0].set_value(str(REPO / "checkpoints" / "student-performance")).run()
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert float(metrics["Test at-risk AUC"]) >= 0.9
+    app.switch_page("pages/1_Students.py").run()
+    assert not app.exception, [item.value for item in app.exception]
+    assert app.sidebar.selectbox[2].value == "student_performance test"
+    table = app.dataframe[0].value
+    assert len(table) == 130
+    assert set(table["recorded_outcome"]) == {"Pass", "Fail"}
+    assert "drives this prediction" in app.markdown[0].value
+    toggles = [toggle.label for toggle in app.sidebar.toggle]
+    assert toggles == ["Knock out background", "Knock out behaviour", "Knock out grades"]
+    app.switch_page("pages/3_Covariance.py").run()
+    assert not app.exception, [item.value for item in app.exception]
