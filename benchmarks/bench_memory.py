@@ -12,6 +12,7 @@ every rerun.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import gc
 import json
 import os
@@ -32,6 +33,11 @@ def rss_mib() -> float:
     raise RuntimeError("VmRSS is missing from /proc/self/status")
 
 
+def release_memory() -> None:
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def change_widget(app, step: int) -> str:
     """Change one sidebar widget of the Students page for rerun `step`; return what changed."""
     kind = step % 3
@@ -50,6 +56,9 @@ def change_widget(app, step: int) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reruns", type=int, default=200, help="number of reruns, each after one widget change")
+    parser.add_argument("--trim", action="store_true",
+                        help="run gc.collect() and glibc's malloc_trim(0) before each RSS reading, so it counts live "
+                             "memory rather than memory the allocator keeps for reuse")
     args = parser.parse_args()
     if not os.environ.get("DSRSD_DATA_DIR"):
         print("error: DSRSD_DATA_DIR is not set; set it to the folder that contains oulad/", file=sys.stderr)
@@ -63,13 +72,15 @@ def main() -> int:
     started = time.perf_counter()
     app = AppTest.from_file(str(REPO / "pages/1_Students.py"), default_timeout=300).run()
     assert not app.exception, [item.value for item in app.exception]
+    release = release_memory if args.trim else (lambda: None)
+    release()
     samples = [rss_mib()]
     for step in range(args.reruns):
         change_widget(app, step)
         app.run()
         assert not app.exception, [item.value for item in app.exception]
+        release()
         samples.append(rss_mib())
-    gc.collect()
 
     half = args.reruns // 2
     result = {
@@ -79,6 +90,8 @@ def main() -> int:
                              if step <= args.reruns},
         "growth_over_last_half_mib": round(samples[-1] - samples[half], 1),
         "max_rss_mib": round(max(samples), 1),
+        "python_objects_tracked_by_gc": len(gc.get_objects()),
+        "trimmed": args.trim,
         "seconds": round(time.perf_counter() - started, 1),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}",
     }

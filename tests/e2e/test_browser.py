@@ -24,7 +24,8 @@ from dsrsd.settings import cache_dir
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 PAGES = {"": "DSRSD Lab", "Students": "Students", "Representations": "Representations",
-         "Covariance": "Covariance", "Gates": "Gates", "Model_card": "Model card"}
+         "Covariance": "Covariance", "Gates": "Gates", "Model_card": "Model card",
+         "Truth": "Does it explain the truth?"}
 # Opened at a page's own URL (such as /Students), Streamlit 1.67's front end first probes
 # `/Students/_stcore/health` and `/Students/_stcore/host-config` to find the server's base path. The
 # server answers 404 and the front end falls back to `/`, but the console reports both requests as
