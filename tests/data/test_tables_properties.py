@@ -197,7 +197,8 @@ def registrations(draw):
     return info, registration
 
 
-@PROPERTY_SETTINGS
+# Each example writes five files and checks them all, so fewer examples keep the run short.
+@settings(PROPERTY_SETTINGS, max_examples=80)
 @given(drawn=registrations())
 def test_folder_loads_or_raises(drawn):
     info, registration = drawn

@@ -146,7 +146,9 @@ class ConsoleLog:
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    # Streamlit scrolls its main area inside its own container, so a full-page screenshot stops at the
+    # window's height. A tall window fits most pages.
+    context = browser.new_context(viewport={"width": 1400, "height": 2400})
     tab = context.new_page()
     tab.set_default_timeout(PAGE_TIMEOUT_MS)
     tab.console_log = ConsoleLog(tab)
