@@ -28,7 +28,7 @@ PAGES = {"": "DSRSD Lab", "Students": "Students", "Representations": "Representa
          "Truth": "Does it explain the truth?"}
 # Opened at a page's own URL (such as /Students), Streamlit 1.67's front end first probes
 # `/Students/_stcore/health` and `/Students/_stcore/host-config` to find the server's base path. The
-# server answers 404 and the front end falls back to `/`, but the console reports both requests as
+# server returns 404 and the front end falls back to `/`, but the console reports both requests as
 # errors. These two URL forms are the only console errors filtered out, and only in tests that open a
 # page URL directly; navigation through the sidebar makes no such request.
 KNOWN_BASE_PATH_PROBE = re.compile(r"^http://127\.0\.0\.1:\d+/[A-Za-z_]+/_stcore/(health|host-config)$")
