@@ -1,6 +1,7 @@
 """Fit the UMAP maps of a checkpoint's cohorts and store them beside it, so the app opens them at once.
 
     python -m dsrsd.project --checkpoint checkpoints/oulad-final-outcome --data-dir data/oulad
+    python -m dsrsd.project --checkpoint checkpoints/synthetic-demo
 """
 
 from __future__ import annotations
@@ -17,15 +18,19 @@ from dsrsd.checkpoint import CheckpointError, load_checkpoint
 from dsrsd.cli import show_warnings_plainly
 from dsrsd.cohorts import build_cohorts, cohort_names, course_rows, sample_rows
 from dsrsd.data import DataError
+from dsrsd.datasets import data_dir_for
 from dsrsd.inference import predict
 from dsrsd.map_store import STREAMS, save_maps
 from dsrsd.projection import MIN_POINTS, fit_stream_maps
+from dsrsd.settings import data_root
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m dsrsd.project", description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True, help="checkpoint directory; the maps go to its maps/ folder")
-    parser.add_argument("--data-dir", required=True, help="folder holding the OULAD CSV tables the app will read")
+    parser.add_argument("--data-dir", default=None,
+                        help="folder holding the OULAD CSV tables the app will read (default: the checkpoint's own "
+                        "data under DSRSD_DATA_DIR, or the synthetic course it was trained on)")
     parser.add_argument("--cohorts", nargs="+", default=None, metavar="COHORT",
                         help='cohorts to map, such as "AAA 2014J" or "* 2014J" for every module of a presentation '
                         "(default: every course and every presentation)")
@@ -42,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     show_warnings_plainly()
     try:
         checkpoint = load_checkpoint(args.checkpoint)
-        cohorts = build_cohorts(checkpoint, args.data_dir)
+        data_dir = args.data_dir or data_dir_for(checkpoint.config, data_root())
+        cohorts = build_cohorts(checkpoint, data_dir)
     except (CheckpointError, DataError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -290,11 +290,15 @@ class OuladTables:
     file_hashes: dict[str, str] = field(default_factory=dict)
 
 
-def load_tables(data_dir: str | Path) -> OuladTables:
-    """Read every OULAD table present in `data_dir`; `studentVle` is only located, not read.
+SOURCE_TABLES = REQUIRED_TABLES + ["vle", "derived/vle_clicks_by_group_per_registration",
+                                   "derived/vle_precourse_clicks_per_registration"]
 
-    The click log is large (10.6 M rows), so it is aggregated in DuckDB by
-    `dsrsd.data.engagement` instead of being loaded into pandas.
+
+def source_files(data_dir: str | Path) -> dict[str, Path | None]:
+    """Locate every table the loader reads in `data_dir` (None for an absent optional one), `studentVle` last.
+
+    Raises:
+        DataError: the folder or a required table is missing.
     """
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
@@ -302,18 +306,36 @@ def load_tables(data_dir: str | Path) -> OuladTables:
             f"OULAD folder {data_dir} does not exist; download the release from "
             "https://analyse.kmi.open.ac.uk/open_dataset and unpack it there, or set DSRSD_DATA_DIR"
         )
+    paths = {name: require_table(data_dir, name) if name in REQUIRED_TABLES else find_table(data_dir, name)
+             for name in SOURCE_TABLES}
+    paths["studentVle"] = find_table(data_dir, "studentVle")
+    return paths
+
+
+def source_hashes(data_dir: str | Path) -> dict[str, str]:
+    """Return the SHA-256 of every table in `data_dir` that `load_tables` would read, without parsing any."""
+    return {name: file_sha256(path) for name, path in source_files(data_dir).items() if path is not None}
+
+
+def load_tables(data_dir: str | Path) -> OuladTables:
+    """Read every OULAD table present in `data_dir`; `studentVle` is only located, not read.
+
+    The click log is large (10.6 M rows), so it is aggregated in DuckDB by
+    `dsrsd.data.engagement` instead of being loaded into pandas.
+    """
+    data_dir = Path(data_dir)
+    paths = source_files(data_dir)
     hashes: dict[str, str] = {}
     frames: dict[str, pd.DataFrame | None] = {}
-    for name in REQUIRED_TABLES + ["vle", "derived/vle_clicks_by_group_per_registration",
-                                   "derived/vle_precourse_clicks_per_registration"]:
-        path = require_table(data_dir, name) if name in REQUIRED_TABLES else find_table(data_dir, name)
+    for name in SOURCE_TABLES:
+        path = paths[name]
         if path is None:
             frames[name] = None
             continue
         hashes[name] = file_sha256(path)
         frames[name] = read_table(path, name)
 
-    student_vle = find_table(data_dir, "studentVle")
+    student_vle = paths["studentVle"]
     if student_vle is not None:
         if frames["vle"] is None:
             raise DataError(

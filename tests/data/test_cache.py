@@ -11,6 +11,7 @@ import pytest
 import dsrsd.data
 from dsrsd.data import load_oulad, load_tables
 from dsrsd.data.cache import cache_key, load_raw, save_raw
+from dsrsd.data.tables import source_hashes
 
 
 @pytest.fixture
@@ -22,7 +23,7 @@ def cache_dir(tmp_path, monkeypatch):
 
 
 def fail_build(*args, **kwargs):
-    raise AssertionError("build_oulad ran, but the cache entry should have been read")
+    raise AssertionError("the tables were parsed or built, but the cache entry should have been read")
 
 
 def test_second_load_reads_cache(oulad_dir, raw_end, cache_dir, monkeypatch, assert_raw_equal):
@@ -31,9 +32,14 @@ def test_second_load_reads_cache(oulad_dir, raw_end, cache_dir, monkeypatch, ass
     assert len(entries) == 1
 
     monkeypatch.setattr(dsrsd.data, "build_oulad", fail_build)
+    monkeypatch.setattr(dsrsd.data, "load_tables", fail_build)    # a cache hit parses no table
     second = load_oulad(oulad_dir, "end")
     assert_raw_equal(second, first)
     assert_raw_equal(second, raw_end)
+
+
+def test_source_hashes_match_loaded_tables(mini_oulad_dir):
+    assert source_hashes(mini_oulad_dir) == load_tables(mini_oulad_dir).file_hashes
 
 
 def test_cache_not_beside_data(mini_oulad_dir, cache_dir):
