@@ -28,6 +28,11 @@ def run_page(name: str) -> AppTest:
     return app
 
 
+def summary_of(app: AppTest) -> str:
+    """Return the Students page's sentence naming the modality that drives the prediction."""
+    return next(item.value for item in app.markdown if "prediction" in item.value)
+
+
 def set_what_if(app: AppTest, knockout: str, noise: str, level: float) -> AppTest:
     """Knock out one modality and add noise to another through the sidebar, then rerun."""
     toggles = {toggle.label: toggle for toggle in app.sidebar.toggle}
@@ -100,8 +105,9 @@ def test_students_page_what_if(data_root):
     app = run_page("pages/1_Students.py")
     assert app.sidebar.selectbox[2].value.endswith("2014J")
     clean_table = app.dataframe[0].value
-    clean_summary = app.markdown[0].value
+    clean_summary = summary_of(app)
     assert "drives this prediction" in clean_summary
+    assert app.markdown[0].value.startswith("At-risk probability **")
     assert clean_table["at_risk"].between(0, 1).all()
     assert clean_table["no_data_in"].str.contains("Assessment history").any()
 
@@ -112,7 +118,10 @@ def test_students_page_what_if(data_root):
     assert (merged["at_risk_clean"] - merged["at_risk_perturbed"]).abs().max() > 0.05
     captions = [item.value for item in app.caption]
     assert "Assessment history: knocked out (what-if)" in captions
-    assert "Assessment history" not in app.markdown[0].value
+    assert "Assessment history" not in summary_of(app)
+    assert "under the what-if" in app.markdown[0].value
+    student_label = app.selectbox(key="students.student")
+    assert "without what-if" in student_label.format_func(student_label.value)
     streams = next(item.value for item in app.caption if item.value.startswith("Stream values answer"))
     assert "Completeness holds" in streams
     specs = [chart.proto.spec for chart in app.get("plotly_chart")]
@@ -282,7 +291,7 @@ def test_spec_checkpoint_pages(data_root):
     table = app.dataframe[0].value
     assert len(table) == 130
     assert set(table["recorded_outcome"]) == {"Pass", "Fail"}
-    assert "drives this prediction" in app.markdown[0].value
+    assert "drives this prediction" in summary_of(app)
     toggles = [toggle.label for toggle in app.sidebar.toggle]
     assert toggles == ["Knock out background", "Knock out behaviour", "Knock out grades"]
     app.switch_page("pages/3_Covariance.py").run()
