@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -296,3 +297,31 @@ def test_spec_checkpoint_pages(data_root):
     assert toggles == ["Knock out background", "Knock out behaviour", "Knock out grades"]
     app.switch_page("pages/3_Covariance.py").run()
     assert not app.exception, [item.value for item in app.exception]
+
+
+@pytest.fixture
+def identical_course_root(mini_oulad_dir, monkeypatch) -> Path:
+    """A data folder whose only course has eight learners with identical records."""
+    first = read_text_table(mini_oulad_dir / "studentInfo.csv")["id_student"].iloc[0]
+    for name in PER_REGISTRATION_TABLES + ["studentAssessment"]:
+        path = mini_oulad_dir / f"{name}.csv"
+        frame = read_text_table(path)
+        own = frame[frame["id_student"] == first]
+        copies = [own.assign(id_student=str(900001 + index)) for index in range(8)]
+        pd.concat(copies, ignore_index=True).to_csv(path, index=False)
+    monkeypatch.setenv("DSRSD_DATA_DIR", str(mini_oulad_dir.parent))
+    return mini_oulad_dir.parent
+
+
+def test_identical_learners_no_crash(identical_course_root):
+    # Each modality's codes coincide, so each map draws one stack of points per modality.
+    representations = run_page("pages/2_Representations.py")
+    assert len(representations.get("plotly_chart")) == 2
+    metrics = {metric.label: metric.value for metric in representations.metric}
+    assert metrics["Ratio"] == "1.00"
+
+    covariance = run_page("pages/3_Covariance.py")
+    assert any("codes barely vary" in item.value for item in covariance.warning)
+
+    students = run_page("pages/1_Students.py")
+    assert students.dataframe[0].value["at_risk"].nunique() == 1
