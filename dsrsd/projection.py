@@ -149,8 +149,8 @@ def _nearest(codes: np.ndarray, fitted: np.ndarray, k: int) -> tuple[np.ndarray,
 def _weighted_start(weights: np.ndarray, indices: np.ndarray, embedding: np.ndarray) -> np.ndarray:
     """Start each new point where umap-learn's `init_graph_transform` does, without its per-row Python loop.
 
-    A point with a neighbour of weight 1 starts on the such neighbour of lowest index; any other starts at the
-    weighted mean of its neighbours, and a point without neighbours at NaN. The float32 sums run in
+    A point with a neighbour of weight 1 starts on the lowest-index such neighbour. Any other point
+    starts at the weighted mean of its neighbours, and a point without neighbours at NaN. The float32 sums run in
     the same order as umap-learn's, because the layout that follows magnifies even rounding differences.
     """
     # umap-learn walks each row of a CSR graph, so in the order of the fitted points' indices.
@@ -175,8 +175,8 @@ def transform(stream_map: StreamMap, codes: np.ndarray, epochs: int | None = Non
 
     These are the steps of umap-learn 0.5's `UMAP.transform` for a precomputed metric: fuzzy
     neighbour weights to the k nearest fitted codes, a start at their weighted mean, then layout
-    epochs with the fitted points held still: `epochs`, or by default a third of the fitting epochs,
-    as umap-learn runs.
+    epochs with the fitted points held still. It runs `epochs` layout epochs, by default a third of
+    the fitting epochs as umap-learn does.
     """
     import numba
 

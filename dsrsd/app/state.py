@@ -123,8 +123,8 @@ def _start_warmup() -> threading.Thread:
 
         from dsrsd.projection import fit_stream_map, transform
 
-        # The thread starts when the first page's script ends, but the browser is still drawing that
-        # page's figures; on 2 cores, compiling at once slowed the drawing down.
+        # The thread starts when the first page's script ends, while the browser still draws that page's
+        # figures. On 2 cores, compiling at once slowed the drawing down.
         time.sleep(WARMUP_DELAY_SECONDS)
         # A small fit and transform compile every numba kernel that placing codes in a stored map uses.
         rng = np.random.default_rng(0)
