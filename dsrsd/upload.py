@@ -11,6 +11,7 @@ checkpoint never appears in `list_checkpoints`."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import shutil
@@ -82,7 +83,8 @@ def install_checkpoint(archive: bytes, filename: str, root: str | Path, taken: s
         try:
             for file_name, member in members.items():
                 _unpack(bundle, member, staging / file_name, filename)
-            architecture = load_checkpoint(staging).architecture
+            load_checkpoint(staging)
+            architecture = json.loads((staging / CONFIG_FILE).read_text()).get("architecture")
             if architecture != "dsrsd-net":
                 # The pages read DSRSD-Net's gates and streams; baselines are compared on the Robustness page.
                 raise UploadError(f"{filename} holds a {architecture!r} checkpoint; the app's pages explain DSRSD-Net "

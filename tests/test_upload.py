@@ -256,3 +256,11 @@ def test_unwritable_folder_named(tmp_path):
     blocker.write_text("")
     with pytest.raises(UploadError, match="cannot write to the upload folder .*not-a-folder.*set DSRSD_UPLOAD_DIR"):
         install_checkpoint(make_zip(shipped_files()), "model.zip", blocker)
+
+
+def test_baseline_checkpoint_rejected(root):
+    baseline = CHECKPOINTS_DIR / "baselines" / "early"
+    files = {name: (baseline / name).read_bytes() for name in ("config.json", "model.safetensors")}
+    with pytest.raises(UploadError, match="'early-fusion' checkpoint"):
+        install_checkpoint(make_zip(files), "early.zip", root)
+    assert_nothing_installed(root)
