@@ -87,7 +87,7 @@ def install_checkpoint(archive: bytes, filename: str, root: str | Path, taken: s
             architecture = json.loads((staging / CONFIG_FILE).read_text()).get("architecture")
             if architecture != "dsrsd-net":
                 # The pages read DSRSD-Net's gates and streams; baselines are compared on the Robustness page.
-                raise UploadError(f"{filename} holds a {architecture!r} checkpoint; the app's pages explain DSRSD-Net "
+                raise UploadError(f"{filename} contains a {architecture!r} checkpoint; the app's pages explain DSRSD-Net "
                                   "checkpoints only, so put baselines in checkpoints/baselines/ instead")
             staging.chmod(0o755)
             _rename_into_place(staging, target)

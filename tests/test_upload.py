@@ -261,6 +261,6 @@ def test_unwritable_folder_named(tmp_path):
 def test_baseline_checkpoint_rejected(root):
     baseline = CHECKPOINTS_DIR / "baselines" / "early"
     files = {name: (baseline / name).read_bytes() for name in ("config.json", "model.safetensors")}
-    with pytest.raises(UploadError, match="'early-fusion' checkpoint"):
+    with pytest.raises(UploadError, match="contains a 'early-fusion' checkpoint"):
         install_checkpoint(make_zip(files), "early.zip", root)
     assert_nothing_installed(root)
