@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from dsrsd.checkpoint import save_checkpoint
 from dsrsd.cli import show_warnings_plainly
-from dsrsd.config import LossConfig, ModelConfig, TrainConfig
+from dsrsd.config import ORTHOGONALITY_FORMS, LossConfig, ModelConfig, TrainConfig
 from dsrsd.data import DataError, parse_cutoff
 from dsrsd.data.synthetic import synthetic_course
 from dsrsd.inference import predict
@@ -55,9 +55,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--modality-dropout", type=float, default=TrainConfig.modality_dropout,
                         help="chance of knocking out each modality of a training row (default: %(default)s)")
     parser.add_argument("--hidden-size", type=int, default=ModelConfig.hidden_size, help="code width (default: %(default)s)")
+    parser.add_argument("--shared-rank", type=int, default=ModelConfig.shared_rank,
+                        help="rank of each shared projection; 0 keeps it full rank (default: %(default)s)")
     parser.add_argument("--fusion", default=ModelConfig.fusion, choices=["gated", "mean"],
                         help="fusion of the modalities: learned gates, or an equal-weight mean (default: %(default)s)")
     for field in fields(LossConfig):
+        if field.name == "orthogonality_form":
+            parser.add_argument("--orthogonality-form", default=field.default, choices=list(ORTHOGONALITY_FORMS),
+                                help="penalty between shared and private codes: covariance of row-normalised codes, "
+                                     "or squared canonical correlations (default: %(default)s)")
+            continue
         parser.add_argument(f"--{field.name.replace('_', '-')}", type=float, default=field.default,
                             help=f"loss config {field.name} (default: %(default)s)")
     # The model is small: on 2 cores, 3 epochs took 7.2 s with one thread and 11.5 s with two, and
@@ -106,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cutoff = parse_cutoff(args.cutoff)
         device = resolve_device(args.device)
-        model_config = ModelConfig(hidden_size=args.hidden_size, fusion=args.fusion)
+        model_config = ModelConfig(hidden_size=args.hidden_size, shared_rank=args.shared_rank, fusion=args.fusion)
         loss_config = LossConfig(**{f.name: getattr(args, f.name) for f in fields(LossConfig)})
         train_config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                                    modality_dropout=args.modality_dropout, patience=args.patience, seed=args.seed)
