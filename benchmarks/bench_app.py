@@ -37,7 +37,7 @@ PAGE_PROBE = textwrap.dedent("""
     app.run()  # a plain rerun, so the warm timings below measure the change alone
     # `streamlit run app.py` compiles UMAP's numba kernels in a background thread once the first page is
     # drawn (about 10 s here). Warm timings start once that is done, as for a user who opened the app a
-    # moment ago; a page file run alone does not start the thread, so the probe runs it here.
+    # moment ago. A page file run alone does not start the thread, so the probe starts it here.
     from dsrsd.app.state import warm_numba_in_background
     warm_numba_in_background()
     for thread in threading.enumerate():

@@ -24,6 +24,7 @@ import torch
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
 from bench_app import start_server, wait_healthy  # noqa: E402
 
+from dsrsd.app.maps import PLACEMENT_EPOCHS  # noqa: E402
 from dsrsd.checkpoint import load_checkpoint  # noqa: E402
 from dsrsd.cohorts import build_cohorts, course_rows  # noqa: E402
 from dsrsd.inference import predict  # noqa: E402
@@ -40,7 +41,8 @@ LEARNERS = 2000
 def placement_seconds(data_dir: Path, repeats: int = 5) -> dict:
     """Place the codes of 2,000 learners with noise on one or every modality in the stored maps of COHORT.
 
-    As on the Representations page, only codes that the noise changes are placed (in both maps).
+    As on the Representations page, only codes that the noise changes are placed (in both maps), with
+    the page's number of layout epochs.
     """
     checkpoint = load_checkpoint(CHECKPOINT)
     cohorts = build_cohorts(checkpoint, data_dir)
@@ -57,11 +59,11 @@ def placement_seconds(data_dir: Path, repeats: int = 5) -> dict:
     for name, noisy in (("engagement", ("engagement",)), ("every modality", tuple(checkpoint.modalities))):
         perturbation = Perturbation(noise={m: 0.5 for m in noisy})
         perturbed = predict(checkpoint.model, cohorts.encoded.subset(chosen), perturbation, keep_codes=True)
-        place_in_maps(maps, perturbed, reference=clean)     # compiles the numba kernels on the first pass
+        place_in_maps(maps, perturbed, reference=clean, epochs=PLACEMENT_EPOCHS)   # compiles numba kernels on the first pass
         times = []
         for _ in range(repeats):
             started = time.perf_counter()
-            placed = place_in_maps(maps, perturbed, reference=clean)
+            placed = place_in_maps(maps, perturbed, reference=clean, epochs=PLACEMENT_EPOCHS)
             times.append(time.perf_counter() - started)
         results[f"noise on {name}"] = {"learners": LEARNERS, "codes_placed": len(placed),
                                        "median_s": round(statistics.median(times), 3), "max_s": round(max(times), 3)}

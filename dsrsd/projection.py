@@ -149,8 +149,8 @@ def _nearest(codes: np.ndarray, fitted: np.ndarray, k: int) -> tuple[np.ndarray,
 def _weighted_start(weights: np.ndarray, indices: np.ndarray, embedding: np.ndarray) -> np.ndarray:
     """Start each new point where umap-learn's `init_graph_transform` does, without its per-row Python loop.
 
-    A point with a neighbour of weight 1 starts on the such neighbour of lowest index; any other starts at the
-    weighted mean of its neighbours, and a point without neighbours at NaN. The float32 sums run in
+    A point with a neighbour of weight 1 starts on the lowest-index such neighbour. Any other point
+    starts at the weighted mean of its neighbours, and a point without neighbours at NaN. The float32 sums run in
     the same order as umap-learn's, because the layout that follows magnifies even rounding differences.
     """
     # umap-learn walks each row of a CSR graph, so in the order of the fitted points' indices.
@@ -170,13 +170,27 @@ def _weighted_start(weights: np.ndarray, indices: np.ndarray, embedding: np.ndar
     return start
 
 
-def transform(stream_map: StreamMap, codes: np.ndarray) -> np.ndarray:
+def transform(stream_map: StreamMap, codes: np.ndarray, epochs: int | None = None) -> np.ndarray:
     """Place new codes (rows x D) in a fitted map without moving it; returns rows x 2.
 
     These are the steps of umap-learn 0.5's `UMAP.transform` for a precomputed metric: fuzzy
-    neighbour weights to the k nearest fitted codes, a start at their weighted mean, then a third
-    of the fitting epochs with the fitted points held still.
+    neighbour weights to the k nearest fitted codes, a start at their weighted mean, then layout
+    epochs with the fitted points held still. It runs `epochs` layout epochs, by default a third of
+    the fitting epochs as umap-learn does.
     """
+    import numba
+
+    # umap-learn's parallel kernels woke idle numba threads for every small call, about 50 ms each on
+    # a busy 2-core machine. The setting is local to this thread, so the rest of the process keeps its own.
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        return _transform(stream_map, codes, epochs)
+    finally:
+        numba.set_num_threads(threads)
+
+
+def _transform(stream_map: StreamMap, codes: np.ndarray, epochs: int | None) -> np.ndarray:
     from umap.layouts import optimize_layout_euclidean
     from umap.umap_ import compute_membership_strengths, make_epochs_per_sample, smooth_knn_dist
 
@@ -187,7 +201,7 @@ def transform(stream_map: StreamMap, codes: np.ndarray) -> np.ndarray:
     start = _weighted_start(values.reshape(len(codes), k), indices, stream_map.embedding)
     graph = sparse.coo_matrix((values, (rows, cols)), shape=(len(codes), len(stream_map.codes)))
 
-    epochs = stream_map.n_epochs // 3
+    epochs = epochs or stream_map.n_epochs // 3
     graph.data[graph.data < graph.data.max() / float(epochs)] = 0.0
     graph.eliminate_zeros()
     rng_state = np.random.RandomState(TRANSFORM_SEED).randint(np.iinfo(np.int32).min + 1, np.iinfo(np.int32).max - 1,
@@ -200,12 +214,14 @@ def transform(stream_map: StreamMap, codes: np.ndarray) -> np.ndarray:
     return placed.astype(np.float32)
 
 
-def place_in_maps(maps: StreamMaps, predictions: Predictions, reference: Predictions | None = None) -> pd.DataFrame:
+def place_in_maps(maps: StreamMaps, predictions: Predictions, reference: Predictions | None = None,
+                  epochs: int | None = None) -> pd.DataFrame:
     """Transform (for example perturbed) codes into the fitted maps without refitting them.
 
     With `reference` (the clean predictions of the same learners), only codes that differ from their
     clean version are placed: the others keep their fitted position, and placing them again would only
-    add UMAP's transform jitter. Returns one row per placed code: learner, modality, stream, x, y.
+    add UMAP's transform jitter. `epochs` is passed to `transform`. Returns one row per placed code:
+    learner, modality, stream, x, y.
     """
     frames = []
     for stream, stream_map in maps.maps.items():
@@ -220,7 +236,7 @@ def place_in_maps(maps: StreamMaps, predictions: Predictions, reference: Predict
         if len(codes) == 0:
             continue
         _check_finite(codes, stream, "perturbed ")
-        placed = StreamMap(stream, codes, transform(stream_map, codes), learner, modality, stream_map.a, stream_map.b,
+        placed = StreamMap(stream, codes, transform(stream_map, codes, epochs), learner, modality, stream_map.a, stream_map.b,
                            stream_map.n_neighbors, stream_map.n_epochs)
         frames.append(_frame(placed, maps.modalities, placed.embedding))
     if not frames:

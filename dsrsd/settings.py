@@ -29,3 +29,17 @@ def cache_dir() -> Path:
         return Path(value).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "dsrsd"
+
+
+def uploaded_checkpoints_dir() -> Path:
+    """Return the folder for checkpoints uploaded in the app.
+
+    `DSRSD_UPLOAD_DIR` sets it; the default is `$XDG_DATA_HOME/dsrsd/checkpoints`
+    (`~/.local/share/dsrsd/checkpoints`). It is kept apart from the shipped `checkpoints/`, so the
+    repository may be read-only and an upload never replaces a shipped checkpoint.
+    """
+    value = os.environ.get("DSRSD_UPLOAD_DIR")
+    if value:
+        return Path(value).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "dsrsd" / "checkpoints"

@@ -10,6 +10,7 @@ from dsrsd.app.sidebar import MODALITY_LABELS
 from dsrsd.app.state import student_table
 from dsrsd.attribution import STREAMS, stream_baseline
 from dsrsd.explain import explain_student
+from dsrsd.metrics import at_risk_probability
 
 st.title("Students")
 
@@ -30,9 +31,15 @@ def table_ui(table: pd.DataFrame) -> None:
     )
 
 
-def student_ui(table: pd.DataFrame) -> int:
-    ordered = table.sort_values("at_risk", ascending=False)
-    labels = {int(row.position): f"{row.id_student}  ({row.band}, {row.at_risk:.2f})" for row in ordered.itertuples()}
+def student_ui(table: pd.DataFrame, clean_risk: np.ndarray) -> int:
+    """Pick a student, listed by the at-risk probability without what-if settings.
+
+    The labels must not follow the what-if: the browser keeps showing a chosen option's old label
+    when only the label changes, so it would show a stale probability.
+    """
+    order = np.argsort(-clean_risk, kind="stable")
+    labels = {int(table["position"].iloc[i]): f"{table['id_student'].iloc[i]}  (at-risk {clean_risk[i]:.2f} "
+              f"without what-if)" for i in order}
     return st.selectbox("Student", list(labels), format_func=labels.get, key="students.student")
 
 
@@ -130,5 +137,9 @@ for column, band in zip(columns, ["High", "Medium", "Low"]):
 table_ui(table)
 
 if len(table):
-    position = student_ui(table)
+    clean_risk = at_risk_probability(context.predictions(perturbed=False).probabilities)
+    position = student_ui(table, clean_risk)
+    row = table.iloc[position]
+    what_if = "" if context.selection.perturbation.is_identity else f" under the what-if ({clean_risk[position]:.2f} without it)"
+    st.markdown(f"At-risk probability **{row.at_risk:.2f}** ({row.band} risk){what_if}.")
     detail_ui(context, position, predictions)

@@ -1,4 +1,8 @@
-"""Model card: metrics, configuration, data form, seed and library versions of a checkpoint."""
+"""Model card: metrics, configuration, data form, seed and library versions of a checkpoint.
+
+The page also adds uploaded checkpoints (`dsrsd.upload`). Its upload section runs before the sidebar
+is drawn, so a new checkpoint is listed there at once.
+"""
 
 import pandas as pd
 import plotly.express as px
@@ -6,9 +10,34 @@ import streamlit as st
 
 from dsrsd.app.context import model_ui, synthetic_banner
 from dsrsd.app.sidebar import MODALITY_LABELS
+from dsrsd.checkpoint import CONFIG_FILE, WEIGHTS_FILE, CheckpointError, list_checkpoints
+from dsrsd.settings import CHECKPOINTS_DIR, uploaded_checkpoints_dir
+from dsrsd.upload import MAX_UPLOAD_BYTES, UploadError, install_checkpoint
 
 st.title("Model card")
 
+
+def upload_ui() -> None:
+    folder = uploaded_checkpoints_dir()
+    with st.expander("Add a checkpoint"):
+        st.caption(
+            f"Upload a zip of a checkpoint folder: {CONFIG_FILE} and {WEIGHTS_FILE}, nothing else, at most "
+            f"{MAX_UPLOAD_BYTES // 2**20} MB. The checkpoint is loaded as a test before it is listed in the sidebar, "
+            f"and it is kept in `{folder}`. Pickle files (.pt, .pth, .pkl) are rejected."
+        )
+        upload = st.file_uploader("Checkpoint archive (.zip)", type="zip", key="card.upload")
+        if upload is None or not st.button("Add checkpoint", key="card.add"):
+            return
+        shipped = {path.name for path in list_checkpoints(CHECKPOINTS_DIR)}
+        try:
+            path = install_checkpoint(upload.getvalue(), upload.name, folder, taken=shipped)
+        except (UploadError, CheckpointError) as error:
+            st.error(f"The checkpoint was not added: {error}")
+            return
+        st.success(f"Added {path.name}. Pick it in the sidebar's Checkpoint list.")
+
+
+upload_ui()
 picked = model_ui(what_if=False)
 if picked is None:
     st.stop()

@@ -41,6 +41,15 @@ def private_cache_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def private_upload_dir(tmp_path_factory) -> Path:
+    """Point `DSRSD_UPLOAD_DIR` at an empty temporary folder, so no test lists or adds a user's uploads."""
+    path = tmp_path_factory.mktemp("dsrsd-uploads")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DSRSD_UPLOAD_DIR", str(path))
+        yield path
+
+
+@pytest.fixture(scope="session", autouse=True)
 def single_torch_thread():
     """Run torch on one thread, which is enough for the tiny test models.
 

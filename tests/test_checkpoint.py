@@ -230,3 +230,26 @@ def test_edited_engagement_form(saved):
     rewrite_config(saved, lambda config: config["data"].update(engagement_form="course_totals"))
     with pytest.raises(CheckpointError, match="data.engagement_form 'course_totals' differs from schema"):
         load_checkpoint(saved)
+
+
+def test_empty_weights(saved):
+    (saved / "model.safetensors").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="model.safetensors is corrupt or truncated"):
+        load_checkpoint(saved)
+
+
+def test_empty_config(saved):
+    (saved / "config.json").write_text("")
+    with pytest.raises(CheckpointError, match="config.json is not valid JSON"):
+        load_checkpoint(saved)
+
+
+def test_renamed_pickle_never_unpickled(saved, tmp_path):
+    # A .pth file renamed to model.safetensors: torch.save's zip archive, whose payload would create the marker.
+    marker = tmp_path / "marker"
+    torch.save(CreatesMarker(marker), tmp_path / "weights.pth")
+    (tmp_path / "weights.pth").rename(saved / "model.safetensors")
+    with pytest.raises(CheckpointError) as error:
+        load_checkpoint(saved)
+    assert "not safetensors; it was not loaded, because unpickling can run arbitrary code" in str(error.value)
+    assert not marker.exists()

@@ -147,3 +147,11 @@ def test_identical_codes_rejected():
             getattr(predictions, stream)[m][:] = 1.0
     with pytest.raises(ValueError, match="identical"):
         fit_stream_maps(predictions, MODALITIES)
+
+
+def test_nan_embedding_rejected(monkeypatch):
+    """A UMAP fit that returns NaN positions raises a ValueError that the page shows, not a crash."""
+    umap = import_umap()
+    monkeypatch.setattr(umap.UMAP, "fit_transform", lambda self, distances: np.full((len(distances), 2), np.nan))
+    with pytest.raises(ValueError, match="UMAP returned NaN positions"):
+        fit_stream_maps(clustered_predictions(), MODALITIES)

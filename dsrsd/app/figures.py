@@ -54,7 +54,7 @@ def signed_bar(values: np.ndarray, names: list[str], title: str) -> go.Figure:
 MODALITY_SYMBOLS = ["circle", "square", "diamond", "triangle-up", "star", "cross"]
 MODALITY_COLOURS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02"]
 MAX_ARROWS = 600      # arrows are SVG, so each map draws at most this many
-MAX_LINKED = 200      # learners whose modalities are joined by lines
+MAX_LINKED = 60       # learners whose modalities are joined by lines; more become an unreadable tangle
 
 
 def _hover(points: pd.DataFrame) -> list[str]:
@@ -125,7 +125,8 @@ def stream_map(points: pd.DataFrame, colour: str, title: str, modalities: list[s
         figure.add_trace(go.Scattergl(
             x=chosen["x"], y=chosen["y"], mode="markers", name="selected", customdata=chosen["learner"],
             hovertext=_hover(chosen), hoverinfo="text",
-            marker=dict(size=10, color="rgba(0,0,0,0)", line=dict(color="black", width=2),
+            # Open symbols take their outline colour from marker.color in WebGL traces.
+            marker=dict(size=11, color="black", line=dict(color="black", width=1.5),
                         symbol=[f"{symbols[m]}-open" for m in chosen["modality"]]),
         ))
     if moved is not None and len(moved):
@@ -140,7 +141,8 @@ def stream_map(points: pd.DataFrame, colour: str, title: str, modalities: list[s
             marker=dict(symbol="arrow", angleref="previous", size=[0, 9, 0] * len(pairs), color="black"),
         ))
     figure.update_layout(title=title, height=520, margin=dict(l=10, r=10, t=40, b=10), legend_title_text="",
-                         legend=dict(orientation="h", yanchor="top", y=-0.02), dragmode="lasso")
+                         legend=dict(orientation="h", yanchor="top", y=-0.02), dragmode="lasso",
+                         modebar=dict(orientation="v"))   # a horizontal toolbar covers the title in a half-width column
     figure.update_xaxes(showticklabels=False, title="")
     figure.update_yaxes(showticklabels=False, title="")
     return figure

@@ -17,6 +17,9 @@ from dsrsd.map_store import StoredMapMismatch, load_maps, stored_sample
 from dsrsd.projection import StreamMaps, fit_stream_maps, place_in_maps
 
 SELECTION_KEY = "representations.selected"
+# Layout epochs when placing what-if codes; umap-learn would run 66 for maps fitted with 200. New points
+# start at their neighbours' weighted mean, so 30 epochs place them as well and keep a redraw short.
+PLACEMENT_EPOCHS = 30
 CLEAN = ((), (), 0)
 
 
@@ -86,7 +89,7 @@ def _cached_placement(checkpoint: str, device: str, data_dir: str, cohort: str, 
                       key: tuple) -> pd.DataFrame:
     view = _cached_view(checkpoint, device, data_dir, cohort, shared_stream)
     perturbed = state.cached_predictions(checkpoint, device, data_dir, cohort, key, True).subset(view.sample)
-    placed = place_in_maps(view.maps, perturbed, reference=view.clean)
+    placed = place_in_maps(view.maps, perturbed, reference=view.clean, epochs=PLACEMENT_EPOCHS)
     placed["modality"] = placed["modality"].map(lambda m: MODALITY_LABELS.get(m, m))
     return placed
 

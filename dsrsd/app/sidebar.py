@@ -15,7 +15,7 @@ import torch
 from dsrsd.checkpoint import CheckpointError, list_checkpoints
 from dsrsd.perturb import Perturbation
 from dsrsd.datasets import default_checkpoint
-from dsrsd.settings import CHECKPOINTS_DIR, data_root
+from dsrsd.settings import CHECKPOINTS_DIR, data_root, uploaded_checkpoints_dir
 
 class ModalityLabels(dict):
     """Display labels of modalities; a modality without one (named in a spec) shows its own name."""
@@ -69,14 +69,25 @@ def resolved_device(choice: str) -> str:
     return choice
 
 
-def checkpoint_ui(root: Path = CHECKPOINTS_DIR) -> tuple[str, str] | None:
-    """Draw the checkpoint and device pickers; return (path, device) or None when none is shipped."""
-    paths = [str(path) for path in list_checkpoints(root)]
+def available_checkpoints() -> list[str]:
+    """Return the shipped checkpoints, then those uploaded in the app (`uploaded_checkpoints_dir`)."""
+    return [str(path) for path in list_checkpoints(CHECKPOINTS_DIR) + list_checkpoints(uploaded_checkpoints_dir())]
+
+
+def checkpoint_label(path: str) -> str:
+    folder = Path(path)
+    return f"{folder.name} (uploaded)" if folder.parent == uploaded_checkpoints_dir() else folder.name
+
+
+def checkpoint_ui() -> tuple[str, str] | None:
+    """Draw the checkpoint and device pickers; return (path, device) or None when there is no checkpoint."""
+    paths = available_checkpoints()
     if not paths:
-        st.sidebar.error(f"No checkpoint found in `{root}`. Train one with `python -m dsrsd.train ... --out {root}/NAME`.")
+        st.sidebar.error(f"No checkpoint found in `{CHECKPOINTS_DIR}`. "
+                         f"Train one with `python -m dsrsd.train ... --out {CHECKPOINTS_DIR}/NAME`.")
         return None
     key = persistent_key("checkpoint", default_checkpoint(paths, data_root()), paths)
-    path = st.sidebar.selectbox("Checkpoint", paths, key=key, format_func=lambda p: Path(p).name,
+    path = st.sidebar.selectbox("Checkpoint", paths, key=key, format_func=checkpoint_label,
                                 on_change=remember, args=("checkpoint",))
     key = persistent_key("device", "auto", device_options())
     device = st.sidebar.selectbox("Device", device_options(), key=key, on_change=remember, args=("device",),

@@ -108,6 +108,9 @@ def student_table(cohorts: Cohorts, rows: np.ndarray, predictions: Predictions) 
     return table
 
 
+WARMUP_DELAY_SECONDS = 3.0
+
+
 def warm_numba_in_background() -> None:
     """Compile UMAP's numba kernels in a thread once per server, so the first placement or fit does not wait for them."""
     _start_warmup()
@@ -116,8 +119,13 @@ def warm_numba_in_background() -> None:
 @st.cache_resource(show_spinner=False)
 def _start_warmup() -> threading.Thread:
     def work() -> None:
+        import time
+
         from dsrsd.projection import fit_stream_map, transform
 
+        # The thread starts when the first page's script ends, while the browser still draws that page's
+        # figures. On 2 cores, compiling at once slowed the drawing down.
+        time.sleep(WARMUP_DELAY_SECONDS)
         # A small fit and transform compile every numba kernel that placing codes in a stored map uses.
         rng = np.random.default_rng(0)
         codes = {"warm-up": rng.normal(size=(64, 8)).astype(np.float32)}

@@ -11,7 +11,7 @@ from dsrsd.data.engagement import engagement_form
 from dsrsd.data.oulad import (
     AT_RISK_CLASSES, MODALITIES, OUTCOME_CLASSES, OuladRaw, build_oulad, default_split, parse_cutoff,
 )
-from dsrsd.data.tables import DataError, OuladTables, load_tables
+from dsrsd.data.tables import DataError, OuladTables, load_tables, source_hashes
 from dsrsd.data.spec import Spec, SpecError, read_spec
 from dsrsd.data.spec_table import SpecRaw, load_spec_table
 from dsrsd.data.synthetic import SyntheticCourse, synthetic_course
@@ -33,13 +33,15 @@ def load_oulad(data_dir: str | Path, cutoff: str | int = "end", use_cache: bool 
     file is rebuilt. The cache lives in `dsrsd.settings.cache_dir()`, never beside the data.
     """
     cutoff = parse_cutoff(cutoff)
-    tables = load_tables(data_dir)
-    path = cache_dir() / f"oulad-{cache_key(tables.file_hashes, cutoff)}.npz"
+    # Hashing the files is enough to find a cache entry. The tables are parsed and checked only to
+    # build one, so their warnings show when an entry is built, not on every load.
+    path = cache_dir() / f"oulad-{cache_key(source_hashes(data_dir), cutoff)}.npz"
     if use_cache and path.is_file():
         try:
             return load_raw(path)
         except (OSError, ValueError, KeyError) as error:
             log.warning("ignoring unreadable cache entry %s (%s); rebuilding", path, error)
+    tables = load_tables(data_dir)
     raw = build_oulad(tables, cutoff)
     if use_cache:
         try:

@@ -7,6 +7,8 @@ value, so a user can fix the file instead of guessing.
 
 from __future__ import annotations
 
+import csv
+import gzip
 import hashlib
 import warnings
 from dataclasses import dataclass, field
@@ -145,8 +147,11 @@ def read_table(path: Path, name: str) -> pd.DataFrame:
             column and the first bad values.
     """
     schema = SCHEMAS[name]
+    _check_field_counts(path)
     try:
-        frame = pd.read_csv(path, na_values=["?"], keep_default_na=True, dtype=str, on_bad_lines="error")
+        # Only `?` and empty cells are missing. pandas' default list would also turn text such as
+        # "NA" or "NaN" into missing values without a word, so it is off.
+        frame = pd.read_csv(path, na_values=["?", ""], keep_default_na=False, dtype=str, on_bad_lines="error")
     except pd.errors.EmptyDataError as error:
         raise DataError(f"{path}: the file is empty; expected a header line with the columns {list(schema)}") from error
     except pd.errors.ParserError as error:
@@ -190,6 +195,43 @@ def read_table(path: Path, name: str) -> pd.DataFrame:
     return frame
 
 
+def _check_field_counts(path: Path) -> None:
+    """Raise `DataError` when a row has more or fewer fields than the header, or is blank.
+
+    pandas fills the missing fields of a short row with NaN and skips blank lines, so without this
+    check a damaged row would pass as a row with empty cells, or vanish.
+    """
+    fewer, more, first_bad = 0, 0, None
+    try:
+        with _open_text(path) as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if header is None:
+                return  # read_csv reports the empty file
+            for row_number, row in enumerate(reader, start=1):
+                if len(row) == len(header):
+                    continue
+                fewer += len(row) < len(header)
+                more += len(row) > len(header)
+                if first_bad is None:
+                    first_bad = (row_number, len(row))
+    except (OSError, EOFError, UnicodeDecodeError, csv.Error) as error:
+        raise DataError(f"{path}: cannot read the file as CSV ({error})") from error
+    if first_bad is not None:
+        row_number, fields = first_bad
+        raise DataError(
+            f"{path}: {fewer + more} row(s) do not have the header's {len(header)} fields ({fewer} with fewer, "
+            f"{more} with more; the first is data row {row_number}, with {fields}); fix or remove those rows, "
+            "and write ? for a missing value"
+        )
+
+
+def _open_text(path: Path):
+    if path.name.endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8", newline="")
+    return open(path, encoding="utf-8", newline="")
+
+
 def _plain(value):
     """Return a numpy scalar as a Python one, so messages show 11391, not np.float64(11391.0)."""
     return value.item() if isinstance(value, np.generic) else value
@@ -215,12 +257,13 @@ def _convert_column(values: pd.Series, kind: str, path: Path, column: str) -> pd
     if kind == "str":
         return values.str.strip().astype(object).where(values.notna(), None)
     numbers = pd.to_numeric(values, errors="coerce")
-    bad = numbers.isna() & values.notna()
+    # "nan", "inf" and "-inf" parse as floats, but OULAD writes a missing value as `?`.
+    bad = (numbers.isna() & values.notna()) | np.isinf(numbers)
     if bad.any():
         example = values[bad].iloc[0]
         raise DataError(
-            f"{path}: column {column} expects numbers, but {int(bad.sum())} value(s) are not, for "
-            f"example {example!r} at data row {int(values.index[bad][0]) + 1}"
+            f"{path}: column {column} expects finite numbers, but {int(bad.sum())} value(s) are not, for "
+            f"example {example!r} at data row {int(values.index[bad][0]) + 1}; write ? for a missing value"
         )
     if kind == "int":
         fractional = numbers.notna() & (numbers != numbers.round())
@@ -247,11 +290,15 @@ class OuladTables:
     file_hashes: dict[str, str] = field(default_factory=dict)
 
 
-def load_tables(data_dir: str | Path) -> OuladTables:
-    """Read every OULAD table present in `data_dir`; `studentVle` is only located, not read.
+SOURCE_TABLES = REQUIRED_TABLES + ["vle", "derived/vle_clicks_by_group_per_registration",
+                                   "derived/vle_precourse_clicks_per_registration"]
 
-    The click log is large (10.6 M rows), so it is aggregated in DuckDB by
-    `dsrsd.data.engagement` instead of being loaded into pandas.
+
+def source_files(data_dir: str | Path) -> dict[str, Path | None]:
+    """Locate every table the loader reads in `data_dir` (None for an absent optional one), `studentVle` last.
+
+    Raises:
+        DataError: the folder or a required table is missing.
     """
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
@@ -259,18 +306,36 @@ def load_tables(data_dir: str | Path) -> OuladTables:
             f"OULAD folder {data_dir} does not exist; download the release from "
             "https://analyse.kmi.open.ac.uk/open_dataset and unpack it there, or set DSRSD_DATA_DIR"
         )
+    paths = {name: require_table(data_dir, name) if name in REQUIRED_TABLES else find_table(data_dir, name)
+             for name in SOURCE_TABLES}
+    paths["studentVle"] = find_table(data_dir, "studentVle")
+    return paths
+
+
+def source_hashes(data_dir: str | Path) -> dict[str, str]:
+    """Return the SHA-256 of every table in `data_dir` that `load_tables` would read, without parsing any."""
+    return {name: file_sha256(path) for name, path in source_files(data_dir).items() if path is not None}
+
+
+def load_tables(data_dir: str | Path) -> OuladTables:
+    """Read every OULAD table present in `data_dir`; `studentVle` is only located, not read.
+
+    The click log is large (10.6 M rows), so it is aggregated in DuckDB by
+    `dsrsd.data.engagement` instead of being loaded into pandas.
+    """
+    data_dir = Path(data_dir)
+    paths = source_files(data_dir)
     hashes: dict[str, str] = {}
     frames: dict[str, pd.DataFrame | None] = {}
-    for name in REQUIRED_TABLES + ["vle", "derived/vle_clicks_by_group_per_registration",
-                                   "derived/vle_precourse_clicks_per_registration"]:
-        path = require_table(data_dir, name) if name in REQUIRED_TABLES else find_table(data_dir, name)
+    for name in SOURCE_TABLES:
+        path = paths[name]
         if path is None:
             frames[name] = None
             continue
         hashes[name] = file_sha256(path)
         frames[name] = read_table(path, name)
 
-    student_vle = find_table(data_dir, "studentVle")
+    student_vle = paths["studentVle"]
     if student_vle is not None:
         if frames["vle"] is None:
             raise DataError(

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pandas as pd
 import pytest
 
 import dsrsd.data
 from dsrsd.data import load_oulad, load_tables
 from dsrsd.data.cache import cache_key, load_raw, save_raw
+from dsrsd.data.tables import source_hashes
 
 
 @pytest.fixture
@@ -21,7 +23,7 @@ def cache_dir(tmp_path, monkeypatch):
 
 
 def fail_build(*args, **kwargs):
-    raise AssertionError("build_oulad ran, but the cache entry should have been read")
+    raise AssertionError("the tables were parsed or built, but the cache entry should have been read")
 
 
 def test_second_load_reads_cache(oulad_dir, raw_end, cache_dir, monkeypatch, assert_raw_equal):
@@ -30,9 +32,14 @@ def test_second_load_reads_cache(oulad_dir, raw_end, cache_dir, monkeypatch, ass
     assert len(entries) == 1
 
     monkeypatch.setattr(dsrsd.data, "build_oulad", fail_build)
+    monkeypatch.setattr(dsrsd.data, "load_tables", fail_build)    # a cache hit parses no table
     second = load_oulad(oulad_dir, "end")
     assert_raw_equal(second, first)
     assert_raw_equal(second, raw_end)
+
+
+def test_source_hashes_match_loaded_tables(mini_oulad_dir):
+    assert source_hashes(mini_oulad_dir) == load_tables(mini_oulad_dir).file_hashes
 
 
 def test_cache_not_beside_data(mini_oulad_dir, cache_dir):
@@ -89,3 +96,34 @@ def test_round_trip_weekly(toy_raw, tmp_path, assert_raw_equal):
     save_raw(toy_raw, path)
     assert_raw_equal(load_raw(path), toy_raw)
     assert not list(tmp_path.glob("*.partial"))
+
+
+def test_bad_table_leaves_no_entry(mini_oulad_dir, cache_dir):
+    lines = (mini_oulad_dir / "studentAssessment.csv").read_text().splitlines()
+    lines[-1] = lines[-1] + ",1"
+    (mini_oulad_dir / "studentAssessment.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(dsrsd.data.DataError, match="studentAssessment.csv: 1 row"):
+        load_oulad(mini_oulad_dir, "end")
+    assert not cache_dir.exists() or not list(cache_dir.iterdir())
+
+
+def test_failed_build_leaves_no_entry(mini_oulad_dir, cache_dir):
+    # The tables pass their own checks, and building the modalities fails on an unknown outcome.
+    path = mini_oulad_dir / "studentInfo.csv"
+    info = pd.read_csv(path, dtype=str, keep_default_na=False)
+    info.loc[10, "final_result"] = "Deferred"
+    info.to_csv(path, index=False)
+    with pytest.raises(dsrsd.data.DataError, match="final_result .*'Deferred'"):
+        load_oulad(mini_oulad_dir, "end")
+    assert not cache_dir.exists() or not list(cache_dir.iterdir())
+
+
+def test_interrupted_write_leaves_no_entry(toy_raw, tmp_path, monkeypatch):
+    def write_half(stream, **arrays):
+        stream.write(b"PK\x03\x04 half an archive")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", write_half)
+    with pytest.raises(KeyboardInterrupt):
+        save_raw(toy_raw, tmp_path / "entry.npz")
+    assert list(tmp_path.iterdir()) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import pandas as pd
@@ -100,7 +101,7 @@ def test_non_numeric_value(mini_oulad_dir):
         load_tables(mini_oulad_dir)
     message = str(error.value)
     assert "studentInfo.csv" in message
-    assert "column studied_credits expects numbers" in message
+    assert "column studied_credits expects finite numbers" in message
     assert "'sixty' at data row 3" in message
 
 
@@ -161,12 +162,95 @@ def test_click_log_without_vle(mini_oulad_dir):
         load_tables(mini_oulad_dir)
 
 
-def test_malformed_csv(mini_oulad_dir):
+def test_row_with_extra_field(mini_oulad_dir):
     with open(mini_oulad_dir / "courses.csv", "a") as handle:
         handle.write("AAA,2015J,200,extra\n")
-    with pytest.raises(DataError, match="malformed CSV") as error:
+    with pytest.raises(DataError) as error:
         load_tables(mini_oulad_dir)
-    assert "courses.csv" in str(error.value)
+    message = str(error.value)
+    assert "courses.csv" in message
+    assert "1 row(s) do not have the header's 3 fields (0 with fewer, 1 with more" in message
+    assert "the first is data row 23, with 4)" in message
+
+
+def test_rows_with_missing_fields(mini_oulad_dir):
+    lines = (mini_oulad_dir / "studentInfo.csv").read_text().splitlines()
+    lines[5] = ",".join(lines[5].split(",")[:-1])     # data row 5 loses final_result
+    lines[9] = ",".join(lines[9].split(",")[:4])      # data row 9 keeps 4 of 12 fields
+    (mini_oulad_dir / "studentInfo.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError) as error:
+        load_tables(mini_oulad_dir)
+    message = str(error.value)
+    assert "studentInfo.csv" in message
+    assert "2 row(s) do not have the header's 12 fields (2 with fewer, 0 with more" in message
+    assert "the first is data row 5, with 11)" in message
+
+
+def test_blank_line_not_skipped(mini_oulad_dir):
+    lines = (mini_oulad_dir / "courses.csv").read_text().splitlines()
+    lines.insert(3, "")
+    (mini_oulad_dir / "courses.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match="1 row\\(s\\) do not have the header's 3 fields .*data row 3, with 0"):
+        load_tables(mini_oulad_dir)
+
+
+def test_gzip_row_with_extra_field(mini_oulad_dir):
+    text = (mini_oulad_dir / "courses.csv").read_text() + "AAA,2015J,200,extra\n"
+    (mini_oulad_dir / "courses.csv").unlink()
+    with gzip.open(mini_oulad_dir / "courses.csv.gz", "wt") as handle:
+        handle.write(text)
+    with pytest.raises(DataError, match="courses.csv.gz: 1 row\\(s\\) do not have the header's 3 fields"):
+        load_tables(mini_oulad_dir)
+
+
+@pytest.mark.parametrize("text", ["inf", "-inf", "Infinity", "nan", "NaN"])
+def test_non_finite_number(mini_oulad_dir, text):
+    def spoil(frame):
+        frame.loc[6, "score"] = text
+        return frame
+
+    edit_table(mini_oulad_dir / "studentAssessment.csv", spoil)
+    with pytest.raises(DataError) as error:
+        load_tables(mini_oulad_dir)
+    message = str(error.value)
+    assert "studentAssessment.csv" in message
+    assert f"column score expects finite numbers, but 1 value(s) are not, for example {text!r} at data row 7" in message
+    assert "write ? for a missing value" in message
+
+
+def test_na_text_is_a_category(mini_oulad_dir):
+    # Only ? and empty cells are missing: "NA" is kept as text, not turned into a missing value.
+    def spoil(frame):
+        frame.loc[0, "region"] = "NA"
+        return frame
+
+    edit_table(mini_oulad_dir / "studentInfo.csv", spoil)
+    tables = load_tables(mini_oulad_dir)
+    assert tables.student_info.loc[0, "region"] == "NA"
+
+
+def test_question_mark_and_empty_cells(mini_oulad_dir):
+    def spoil(frame):
+        frame.loc[0, "imd_band"] = "?"
+        frame.loc[1, "imd_band"] = ""
+        return frame
+
+    edit_table(mini_oulad_dir / "studentInfo.csv", spoil)
+    info = load_tables(mini_oulad_dir).student_info
+    assert info.loc[0, "imd_band"] is None
+    assert info.loc[1, "imd_band"] is None
+    assert len(info) == 383
+
+
+def test_empty_cell_required_numeric(mini_oulad_dir):
+    def spoil(frame):
+        frame.loc[[2, 8], "date_submitted"] = ""
+        return frame
+
+    edit_table(mini_oulad_dir / "studentAssessment.csv", spoil)
+    with pytest.raises(DataError) as error:
+        load_tables(mini_oulad_dir)
+    assert "column date_submitted has 2 empty or '?' value(s) (first at data row 3)" in str(error.value)
 
 
 def test_registration_without_info_warns(mini_oulad_dir):
