@@ -91,15 +91,16 @@ def orthogonality_loss(shared: torch.Tensor, private: torch.Tensor) -> torch.Ten
     return (s.T @ p / len(s)).pow(2).sum()
 
 
-# Ridge added to each stream's covariance, as a share of its mean variance. Without it the
-# inverse blows up along directions of near-zero variance, and with 64-wide codes a batch of 256
-# rows would show sizeable canonical correlations by chance alone.
+# Ridge added to each code's covariance, as a share of its largest eigenvalue. Without it the
+# inverse blows up along directions of near-zero variance, such as those outside a low-rank
+# shared code, and with 64-wide codes a batch of 256 rows shows sizeable canonical correlations
+# by chance alone.
 CANONICAL_RIDGE = 0.01
 
 
 def _ridged_covariance(centered: torch.Tensor) -> torch.Tensor:
     cov = centered.T @ centered / (len(centered) - 1)
-    ridge = CANONICAL_RIDGE * torch.diagonal(cov).mean().clamp(min=1e-8)
+    ridge = CANONICAL_RIDGE * torch.linalg.eigvalsh(cov.detach())[-1].clamp(min=1e-8)
     return cov + ridge * torch.eye(cov.shape[0], dtype=cov.dtype, device=cov.device)
 
 
