@@ -122,5 +122,5 @@ def _shared_projection(hidden: int, rank: int) -> nn.Module:
         return nn.Linear(hidden, hidden)
     # NOTE: unless W is idempotent, the private code h - W h keeps a scaled copy of each shared
     # coordinate (for rank 1, W = u v^T leaves (1 - v^T u) v^T h in v^T p), which a linear probe reads.
-    # An orthogonal projection Q Q^T avoids that, but in training the encoder zeroed h along Q.
+    # An orthogonal projection Q Q^T avoids that, but in trial runs its shared codes became constant.
     return nn.Sequential(nn.Linear(hidden, rank, bias=False), nn.Linear(rank, hidden))
