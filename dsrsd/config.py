@@ -10,6 +10,9 @@ from dataclasses import asdict, dataclass, fields
 class ModelConfig:
     hidden_size: int = 64        # width D of every encoding, shared and private code
     align_size: int = 32         # width of the alignment space where modalities are compared
+    # Rank of each modality's shared projection W (s = W h); 0 keeps the full D x D map. A low rank
+    # leaves the shared code room for what the modalities have in common and little else.
+    shared_rank: int = 0
     sequence_encoder: str = "gru"
     dropout: float = 0.1
     fusion: str = "gated"        # "gated", or "mean" to weigh present modalities equally
@@ -18,11 +21,16 @@ class ModelConfig:
     def __post_init__(self):
         for name in ("hidden_size", "align_size"):
             _require(self, name, getattr(self, name) >= 1, "use 1 or more")
+        _require(self, "shared_rank", 0 <= self.shared_rank <= self.hidden_size,
+                 f"use 0 (full rank) or a rank from 1 to hidden_size {self.hidden_size}")
         _require(self, "dropout", 0 <= self.dropout < 1, "use a value in [0, 1)")
         if self.sequence_encoder != "gru":
             raise ValueError(f"invalid sequence_encoder {self.sequence_encoder!r}: only 'gru' is implemented")
         if self.fusion not in ("gated", "mean"):
             raise ValueError(f"invalid fusion {self.fusion!r}: use 'gated' or 'mean'")
+
+
+ORTHOGONALITY_FORMS = ("covariance", "canonical")
 
 
 @dataclass(frozen=True)
@@ -33,13 +41,21 @@ class LossConfig:
     decorrelation_weight: float = 0.05
     variance_weight: float = 0.05      # keeps each shared dimension from collapsing to a constant
     orthogonality_weight: float = 1.0
+    # "covariance": cross-covariance of row-normalised codes (MISA's difference loss), which a
+    # factor copied into both streams barely raises when its share of each code's variance is small.
+    # "canonical": squared canonical correlations between each private code and every shared code,
+    # so any linear map from one stream to the other is penalised whatever its scale.
+    orthogonality_form: str = "covariance"
+    shared_agreement_weight: float = 0.0   # rewards canonical correlation between modalities' shared codes
     temperature: float = 0.2           # InfoNCE temperature; 0.1-0.5 is the usual range
 
     def __post_init__(self):
         for name in ("task_weight", "contrastive_weight", "alignment_weight", "decorrelation_weight",
-                     "variance_weight", "orthogonality_weight"):
+                     "variance_weight", "orthogonality_weight", "shared_agreement_weight"):
             value = getattr(self, name)
             _require(self, name, math.isfinite(value) and value >= 0, "use a finite weight of 0 or more")
+        if self.orthogonality_form not in ORTHOGONALITY_FORMS:
+            raise ValueError(f"invalid orthogonality_form {self.orthogonality_form!r}: use 'covariance' or 'canonical'")
         _require(self, "temperature", math.isfinite(self.temperature) and self.temperature > 0, "use a value above 0")
 
 

@@ -91,24 +91,95 @@ def orthogonality_loss(shared: torch.Tensor, private: torch.Tensor) -> torch.Ten
     return (s.T @ p / len(s)).pow(2).sum()
 
 
+# Ridge added to each code's covariance, as a share of its largest eigenvalue. Without it the
+# inverse blows up along directions of near-zero variance, such as those outside a low-rank
+# shared code, and with 64-wide codes a batch of 256 rows shows sizeable canonical correlations
+# by chance alone.
+CANONICAL_RIDGE = 0.01
+
+
+def _ridged_covariance(centered: torch.Tensor) -> torch.Tensor:
+    cov = centered.T @ centered / (len(centered) - 1)
+    ridge = CANONICAL_RIDGE * torch.linalg.eigvalsh(cov.detach())[-1].clamp(min=1e-8)
+    return cov + ridge * torch.eye(cov.shape[0], dtype=cov.dtype, device=cov.device)
+
+
+def canonical_correlation_loss(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    """Sum of squared canonical correlations between two codes of the same rows: rows x D1 and rows x D2.
+
+    This is tr(C11^-1 C12 C22^-1 C21), with ridge-regularised covariances C11 and C22. It lies in
+    [0, min(D1, D2)]. It is 0 when no linear combination of one code correlates with one of the
+    other. Each pair of directions in which the codes agree adds up to 1, however wide the codes
+    are, so one copy of a factor costs as much in 64-wide codes as in one-dimensional ones.
+    Rescaling either code does not change it.
+    """
+    if len(first) < 2:
+        return first.sum() * 0.0
+    a = first - first.mean(dim=0, keepdim=True)
+    b = second - second.mean(dim=0, keepdim=True)
+    cross = a.T @ b / (len(a) - 1)                                          # D1 x D2
+    a_solved = torch.linalg.solve(_ridged_covariance(a), cross)             # C11^-1 C12
+    b_solved = torch.linalg.solve(_ridged_covariance(b), cross.T)           # C22^-1 C21
+    return torch.trace(a_solved @ b_solved)
+
+
+def canonical_orthogonality_loss(output: DSRSDOutput) -> torch.Tensor:
+    """Compute the mean canonical correlation loss between each private code and every modality's shared code.
+
+    Pairing a private code with the shared codes of the other modalities too keeps the shared
+    factor out of it even while its own shared code does not carry that factor.
+    """
+    names = list(output.shared)
+    terms = []
+    for i, private_name in enumerate(names):
+        for j, shared_name in enumerate(names):
+            rows = output.available[:, i] & output.available[:, j]
+            if int(rows.sum()) >= 2:
+                terms.append(canonical_correlation_loss(output.shared[shared_name][rows], output.private[private_name][rows]))
+    return torch.stack(terms).mean() if terms else _zero(output)
+
+
+def shared_agreement_loss(output: DSRSDOutput) -> torch.Tensor:
+    """Negative mean, over modality pairs, of the sum of squared canonical correlations between their shared codes.
+
+    Minimising it makes each shared code linearly predictable from the others, so it must carry
+    what the modalities have in common. Collapse does not help, unlike for the cosine-based
+    `alignment_loss`, because a constant code correlates with nothing.
+    """
+    names = list(output.shared)
+    terms = []
+    for a, b in combinations(range(len(names)), 2):
+        rows = output.available[:, a] & output.available[:, b]
+        if int(rows.sum()) >= 2:
+            terms.append(-canonical_correlation_loss(output.shared[names[a]][rows], output.shared[names[b]][rows]))
+    return torch.stack(terms).mean() if terms else _zero(output)
+
+
 def _zero(output: DSRSDOutput) -> torch.Tensor:
     return output.logits.sum() * 0.0
+
+
+def _orthogonality(output: DSRSDOutput, form: str) -> torch.Tensor:
+    if form == "canonical":
+        return canonical_orthogonality_loss(output)
+    terms = [
+        orthogonality_loss(output.shared[m][output.available[:, i]], output.private[m][output.available[:, i]])
+        for i, m in enumerate(output.shared)
+    ]
+    return torch.stack(terms).mean()
 
 
 def dsrsd_losses(output: DSRSDOutput, labels: torch.Tensor, config: LossConfig) -> dict[str, torch.Tensor]:
     """Compute every loss term and their weighted sum under the key "total"."""
     codes = _available_aligned(output)
-    orthogonality = [
-        orthogonality_loss(output.shared[m][output.available[:, i]], output.private[m][output.available[:, i]])
-        for i, m in enumerate(output.shared)
-    ]
     terms = {
         "task": task_loss(output.logits, labels),
         "contrastive": contrastive_loss(output, config.temperature),
         "alignment": alignment_loss(output),
         "decorrelation": decorrelation_loss(codes),
         "variance": variance_loss(codes),
-        "orthogonality": torch.stack(orthogonality).mean(),
+        "orthogonality": _orthogonality(output, config.orthogonality_form),
+        "shared_agreement": shared_agreement_loss(output),
     }
     terms["total"] = (
         config.task_weight * terms["task"]
@@ -117,5 +188,6 @@ def dsrsd_losses(output: DSRSDOutput, labels: torch.Tensor, config: LossConfig) 
         + config.decorrelation_weight * terms["decorrelation"]
         + config.variance_weight * terms["variance"]
         + config.orthogonality_weight * terms["orthogonality"]
+        + config.shared_agreement_weight * terms["shared_agreement"]
     )
     return terms

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
 from dsrsd.data.oulad import AT_RISK_CLASSES, OUTCOME_CLASSES
 
@@ -16,6 +15,10 @@ def at_risk_probability(probabilities: np.ndarray) -> np.ndarray:
 
 
 def outcome_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
+    # Imported here: scikit-learn takes about a second to import, and the app's pages need only
+    # `at_risk_probability` from this module.
+    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
     at_risk = np.isin(labels, AT_RISK_INDEX)
     predicted = probabilities.argmax(axis=1)
     # Classes that neither occur nor are predicted (no Distinction in a pass/fail course) would add

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
 from dsrsd.inference import Predictions
 
@@ -191,6 +190,7 @@ def transform(stream_map: StreamMap, codes: np.ndarray, epochs: int | None = Non
 
 
 def _transform(stream_map: StreamMap, codes: np.ndarray, epochs: int | None) -> np.ndarray:
+    from scipy import sparse
     from umap.layouts import optimize_layout_euclidean
     from umap.umap_ import compute_membership_strengths, make_epochs_per_sample, smooth_knn_dist
 

@@ -19,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from dsrsd.cli import show_warnings_plainly
-from dsrsd.config import GBDTConfig, LossConfig, ModelConfig, TrainConfig
+from dsrsd.config import ORTHOGONALITY_FORMS, GBDTConfig, LossConfig, ModelConfig, TrainConfig
 from dsrsd.data import DataError, parse_cutoff
 from dsrsd.data.spec import read_spec
 from dsrsd.data.synthetic import synthetic_course
@@ -62,15 +62,22 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"chance of knocking out each modality of a training row (default: {TrainConfig.modality_dropout}, "
                              "and 0 for single:MODALITY)")
     parser.add_argument("--hidden-size", type=int, default=ModelConfig.hidden_size, help="code width (default: %(default)s)")
+    parser.add_argument("--shared-rank", type=int, default=ModelConfig.shared_rank,
+                        help="rank of each shared projection; 0 keeps it full rank (default: %(default)s)")
     parser.add_argument("--fusion", default=ModelConfig.fusion, choices=["gated", "mean"],
                         help="fusion of the modalities: learned gates, or an equal-weight mean (default: %(default)s)")
     for field in fields(LossConfig):
+        if field.name == "orthogonality_form":
+            parser.add_argument("--orthogonality-form", default=field.default, choices=list(ORTHOGONALITY_FORMS),
+                                help="penalty between shared and private codes: covariance of row-normalised codes, "
+                                     "or squared canonical correlations (default: %(default)s)")
+            continue
         parser.add_argument(f"--{field.name.replace('_', '-')}", type=float, default=field.default,
                             help=f"loss config {field.name} (default: %(default)s)")
-    # The model is small: on 2 cores, 3 epochs took 7.2 s with one thread and 11.5 s with two, and
-    # with other work on the machine two OpenMP threads spin and an epoch can take a minute.
     parser.add_argument("--gbdt-max-iter", type=int, default=GBDTConfig.max_iter,
                         help="gbdt only: boosting iterations, of which the best on validation is kept (default: %(default)s)")
+    # The model is small: on 2 cores, 3 epochs took 7.2 s with one thread and 11.5 s with two, and
+    # with other work on the machine two OpenMP threads spin and an epoch can take a minute.
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads for torch; one is fastest for this small model (default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace the checkpoint at --out if it exists")
@@ -112,7 +119,7 @@ def run_config_from_args(args, modalities: list[str] | None) -> RunConfig:
         dropout = 0.0 if architecture.startswith("single:") else TrainConfig.modality_dropout
     return RunConfig(
         architecture=architecture,
-        model=ModelConfig(hidden_size=args.hidden_size, fusion=args.fusion),
+        model=ModelConfig(hidden_size=args.hidden_size, shared_rank=args.shared_rank, fusion=args.fusion),
         loss=LossConfig(**{f.name: getattr(args, f.name) for f in fields(LossConfig)}),
         train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                           modality_dropout=dropout, patience=args.patience, seed=args.seed),

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from dsrsd.checkpoint import CheckpointError, list_checkpoints, load_checkpoint, save_checkpoint
-from dsrsd.config import LossConfig, ModelConfig, TrainConfig
+from dsrsd.config import LossConfig, ModelConfig, TrainConfig, config_from_dict
 from dsrsd.data import OuladEncoder
 from dsrsd.inference import predict
 from dsrsd.model import DSRSDNet
@@ -206,6 +206,18 @@ def test_unknown_model_field(saved):
     rewrite_config(saved, lambda config: config["model"].update(depth=3))
     with pytest.raises(CheckpointError, match="invalid model or schema section .*unknown ModelConfig field"):
         load_checkpoint(saved)
+
+
+def test_config_without_new_fields_loads(saved):
+    """A checkpoint written before `shared_rank` and `orthogonality_form` existed loads with the defaults."""
+    def drop_new_fields(config):
+        del config["model"]["shared_rank"]
+        del config["loss"]["orthogonality_form"]
+
+    rewrite_config(saved, drop_new_fields)
+    checkpoint = load_checkpoint(saved)
+    assert checkpoint.model.config.shared_rank == 0
+    assert config_from_dict(LossConfig, checkpoint.config["loss"]).orthogonality_form == "covariance"
 
 
 def test_mismatch_detail_named(saved):

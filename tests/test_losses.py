@@ -11,7 +11,8 @@ from scipy.linalg import hadamard
 
 from dsrsd.config import LossConfig
 from dsrsd.losses import (
-    alignment_loss, contrastive_loss, decorrelation_loss, dsrsd_losses, orthogonality_loss, variance_loss,
+    CANONICAL_RIDGE, alignment_loss, canonical_correlation_loss, canonical_orthogonality_loss, contrastive_loss, decorrelation_loss,
+    dsrsd_losses, orthogonality_loss, shared_agreement_loss, variance_loss,
 )
 from dsrsd.model import DSRSDOutput
 
@@ -64,6 +65,71 @@ def test_orthogonality_single_row():
     assert float(loss.detach()) == 0.0
     loss.backward()
     assert codes.grad is not None
+
+
+def test_canonical_zero_for_orthogonal():
+    # Hadamard columns 1-3 and 4-6 are zero-mean and orthogonal over the batch, so their
+    # cross-covariance, and with it every canonical correlation, is zero.
+    basis = torch.as_tensor(hadamard(8), dtype=torch.float64)
+    shared = 5.0 * basis[:, 1:4] @ orthogonal_rows(3, 6, seed=1) + 2.0
+    private = basis[:, 4:7] @ orthogonal_rows(3, 6, seed=2) - 1.0
+    assert float(canonical_correlation_loss(shared, private)) < 1e-12
+
+
+def test_canonical_scale_invariant():
+    # The private code adds one shared column to each of its columns of independent noise. Along
+    # the all-ones direction the copy has variance 36 and the noise 6. One squared canonical
+    # correlation is then near 36 / 42, whatever the scale of either code.
+    generator = torch.Generator().manual_seed(0)
+    shared = torch.randn(512, 6, generator=generator, dtype=torch.float64)
+    noise = torch.randn(512, 6, generator=generator, dtype=torch.float64)
+    private = noise + shared[:, :1] @ torch.ones(1, 6, dtype=torch.float64)
+    loss = float(canonical_correlation_loss(shared, private))
+    assert loss == pytest.approx(36 / 42, abs=0.05)
+    assert float(canonical_correlation_loss(100.0 * shared, 1e-3 * private)) == pytest.approx(loss, rel=1e-6)
+    assert float(canonical_correlation_loss(shared, noise)) < 0.15
+
+
+def test_canonical_full_for_linear_map():
+    # An invertible map of 4 columns of equal variance makes all 4 canonical correlations 1, each
+    # shrunk to 1 / (1 + ridge) by the ridge on both covariances.
+    generator = torch.Generator().manual_seed(0)
+    shared = torch.randn(4096, 4, generator=generator, dtype=torch.float64)
+    mixed = 3.0 * shared @ orthogonal_rows(4, 4, seed=1)
+    expected = 4 / (1 + CANONICAL_RIDGE) ** 2
+    assert float(canonical_correlation_loss(shared, mixed)) == pytest.approx(expected, rel=0.02)
+    assert float(canonical_correlation_loss(shared[:1], mixed[:1])) == 0.0
+
+
+def test_canonical_pairs_private_with_every_shared():
+    # Each private code is the next modality's shared code, so only the pairs across modalities
+    # correlate: three of the nine pairs, each with 6 canonical correlations near 1.
+    generator = torch.Generator().manual_seed(0)
+    output = make_output({m: torch.randn(256, 4, generator=generator) for m in MODALITIES})
+    output.shared = {m: torch.randn(256, 6, generator=generator, dtype=torch.float64) for m in MODALITIES}
+    output.private = {m: output.shared[MODALITIES[(i + 1) % 3]] for i, m in enumerate(MODALITIES)}
+    assert float(canonical_orthogonality_loss(output)) == pytest.approx(3 * 6 / (1 + CANONICAL_RIDGE) ** 2 / 9, rel=0.05)
+
+
+def test_shared_agreement_rewards_common_code():
+    # Shared codes that are linear maps of one another agree in all 6 canonical directions;
+    # independent ones only by chance.
+    generator = torch.Generator().manual_seed(0)
+    output = make_output({m: torch.randn(256, 4, generator=generator) for m in MODALITIES})
+    common = torch.randn(256, 6, generator=generator, dtype=torch.float64)
+    output.shared = {m: common @ orthogonal_rows(6, 6, seed=i) for i, m in enumerate(MODALITIES)}
+    assert float(shared_agreement_loss(output)) == pytest.approx(-6 / (1 + CANONICAL_RIDGE) ** 2, rel=0.05)
+    output.shared = {m: torch.randn(256, 6, generator=generator, dtype=torch.float64) for m in MODALITIES}
+    assert float(shared_agreement_loss(output)) > -0.5
+
+
+def test_orthogonality_form_selects_penalty():
+    output = make_output(paired_codes(shuffle=True, batch=16))
+    labels = torch.tensor([0, 1, 2, 3] * 4)
+    covariance = dsrsd_losses(output, labels, LossConfig())["orthogonality"]
+    canonical = dsrsd_losses(output, labels, LossConfig(orthogonality_form="canonical"))["orthogonality"]
+    assert float(canonical) == pytest.approx(float(canonical_orthogonality_loss(output)))
+    assert float(canonical) != pytest.approx(float(covariance))
 
 
 def test_decorrelation_zero_for_qr_codes():
@@ -148,15 +214,16 @@ def test_alignment_scale_invariant():
 
 def test_total_is_weighted_sum():
     config = LossConfig(task_weight=0.7, contrastive_weight=0.3, alignment_weight=0.11, decorrelation_weight=0.05,
-                        variance_weight=0.13, orthogonality_weight=0.4, temperature=0.3)
+                        variance_weight=0.13, orthogonality_weight=0.4, shared_agreement_weight=0.17, temperature=0.3)
     output = make_output(paired_codes(shuffle=True, batch=16))
     labels = torch.tensor([0, 1, 2, 3] * 4)
     terms = dsrsd_losses(output, labels, config)
 
-    names = ["task", "contrastive", "alignment", "decorrelation", "variance", "orthogonality"]
+    names = ["task", "contrastive", "alignment", "decorrelation", "variance", "orthogonality", "shared_agreement"]
     assert set(terms) == set(names) | {"total"}
-    for name in names:
+    for name in names[:-1]:
         assert float(terms[name]) > 0.0, name
+    assert float(terms["shared_agreement"]) < 0.0
     expected = sum(getattr(config, f"{name}_weight") * terms[name] for name in names)
     assert float(terms["total"]) == pytest.approx(float(expected), rel=1e-6)
     assert float(terms["task"]) == pytest.approx(float(F.cross_entropy(output.logits, labels)))

@@ -44,7 +44,7 @@ class DSRSDNet(nn.Module):
         self.encoders = nn.ModuleDict({
             m: encoder_types[kinds[m]](input_sizes[m], hidden, config.dropout) for m in self.modalities
         })
-        self.shared_projections = nn.ModuleDict({m: nn.Linear(hidden, hidden) for m in self.modalities})
+        self.shared_projections = nn.ModuleDict({m: _shared_projection(hidden, config.shared_rank) for m in self.modalities})
         self.alignment_head = nn.Sequential(
             nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, config.align_size),
         )
@@ -114,3 +114,13 @@ class DSRSDNet(nn.Module):
         # multiplying by `available` then gives them all-zero gates, so they fuse to zero.
         gates = torch.softmax(scores.masked_fill(~available, -1e9), dim=1) * available.to(scores.dtype)
         return gates / gates.sum(dim=1, keepdim=True).clamp(min=1e-12)
+
+
+def _shared_projection(hidden: int, rank: int) -> nn.Module:
+    """Return the map W of s = W h: a full D x D linear map, or one factored through `rank` dimensions."""
+    if rank == 0:
+        return nn.Linear(hidden, hidden)
+    # NOTE: unless W is idempotent, the private code h - W h keeps a scaled copy of each shared
+    # coordinate (for rank 1, W = u v^T leaves (1 - v^T u) v^T h in v^T p), which a linear probe reads.
+    # An orthogonal projection Q Q^T avoids that, but in trial runs its shared codes became constant.
+    return nn.Sequential(nn.Linear(hidden, rank, bias=False), nn.Linear(rank, hidden))

@@ -55,6 +55,19 @@ def test_streams_add_to_encoding():
         torch.testing.assert_close(output.shared[modality] + output.private[modality], encoding)
 
 
+def test_low_rank_shared_code():
+    torch.manual_seed(0)
+    model = DSRSDNet(MODALITIES, SIZES, KINDS, ModelConfig(hidden_size=HIDDEN, align_size=ALIGN, shared_rank=2)).eval()
+    inputs, masks, present = make_batch()
+    output = model(inputs, masks, present)
+    for modality in MODALITIES:
+        encoding = model.encoders[modality](inputs[modality], masks.get(modality))
+        torch.testing.assert_close(output.shared[modality] + output.private[modality], encoding)
+        # The bias shifts every row alike, so the centred shared codes span at most 2 dimensions.
+        centred = output.shared[modality] - output.shared[modality].mean(dim=0)
+        assert int(torch.linalg.matrix_rank(centred, atol=1e-5)) == 2
+
+
 def test_gates_sum_over_available():
     inputs, masks, present = make_batch()
     present[0, 1] = False
