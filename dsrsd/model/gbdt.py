@@ -15,14 +15,18 @@ prediction walks them in numpy, so a checkpoint never needs pickle.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.ensemble import HistGradientBoostingClassifier
 from threadpoolctl import threadpool_limits
 
 from dsrsd.config import GBDTConfig
 from dsrsd.data.encoding import Encoded
 from dsrsd.metrics import outcome_metrics
+
+if TYPE_CHECKING:
+    # scikit-learn takes about a second to import. Loading a checkpoint needs only the numpy prediction.
+    from sklearn.ensemble import HistGradientBoostingClassifier
 
 MAX_FLAT_FEATURES = 256
 NODE_FIELDS = ("value", "feature_idx", "num_threshold", "missing_go_to_left", "left", "right", "is_leaf")
@@ -181,6 +185,8 @@ def fit_gbdt(train: Encoded, validation: Encoded, config: GBDTConfig, seed: int 
     The knocked-out copy teaches the trees what a hidden modality looks like, as modality dropout does
     for the neural models.
     """
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
     rng = np.random.default_rng(seed)
     clean = gbdt_features(train)
     knocked = gbdt_features(train, random_knockout(train.present, modality_dropout, rng)) if modality_dropout > 0 else clean[:0]
