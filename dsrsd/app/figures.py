@@ -57,7 +57,10 @@ MAX_ARROWS = 600      # arrows are SVG, so each map draws at most this many
 MAX_LINKED = 60       # learners whose modalities are joined by lines; more become an unreadable tangle
 
 
-def _hover(points: pd.DataFrame) -> list[str]:
+def hover_text(points: pd.DataFrame) -> list[str]:
+    """Return the hover line of each map point: student, modality, outcome, at-risk and missing modalities."""
+    if "hover" in points:   # computed once per cohort by the page
+        return list(points["hover"])
     missing = points["no_data_in"].fillna("")
     return [f"student {s} · {m}<br>{o} · at-risk {r:.2f}" + (f"<br>no record in {n.lower()}" if n else "")
             for s, m, o, r, n in zip(points["id_student"], points["modality"], points["recorded_outcome"],
@@ -93,7 +96,7 @@ def stream_map(points: pd.DataFrame, colour: str, title: str, modalities: list[s
     if colour == "at_risk":
         figure.add_trace(go.Scattergl(
             x=points["x"], y=points["y"], mode="markers", name="learners", customdata=points["learner"],
-            hovertext=_hover(points), hoverinfo="text", showlegend=False,
+            hovertext=hover_text(points), hoverinfo="text", showlegend=False,
             marker=dict(size=6, opacity=opacity, color=points["at_risk"], colorscale="RdYlGn_r", cmin=0, cmax=1,
                         symbol=points["modality"].map(symbols), colorbar=dict(title="At-risk", thickness=12)),
         ))
@@ -108,7 +111,7 @@ def stream_map(points: pd.DataFrame, colour: str, title: str, modalities: list[s
         for value, group in points.groupby(colour, sort=False):
             figure.add_trace(go.Scattergl(
                 x=group["x"], y=group["y"], mode="markers", name=str(value), customdata=group["learner"],
-                hovertext=_hover(group), hoverinfo="text",
+                hovertext=hover_text(group), hoverinfo="text",
                 marker=dict(size=6, opacity=opacity, color=palette.get(value, "#888888"),
                             symbol=group["modality"].map(symbols)),
             ))
@@ -124,7 +127,7 @@ def stream_map(points: pd.DataFrame, colour: str, title: str, modalities: list[s
     if len(chosen):
         figure.add_trace(go.Scattergl(
             x=chosen["x"], y=chosen["y"], mode="markers", name="selected", customdata=chosen["learner"],
-            hovertext=_hover(chosen), hoverinfo="text",
+            hovertext=hover_text(chosen), hoverinfo="text",
             # Open symbols take their outline colour from marker.color in WebGL traces.
             marker=dict(size=11, color="black", line=dict(color="black", width=1.5),
                         symbol=[f"{symbols[m]}-open" for m in chosen["modality"]]),
