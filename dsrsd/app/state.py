@@ -7,6 +7,7 @@ must never change: arrays are made read-only, and knockout and noise act on copi
 
 from __future__ import annotations
 
+import gc
 import threading
 from pathlib import Path
 
@@ -132,6 +133,9 @@ def _start_warmup() -> threading.Thread:
         predictions = Predictions(np.zeros((64, 1)), np.ones((64, 1)), np.ones((64, 1), bool), codes, codes, codes)
         stream_map = fit_stream_map(predictions, ["warm-up"], "aligned", n_neighbors=10, n_epochs=30)
         transform(stream_map, codes["warm-up"][:8] + 0.1)
+        # Compiling leaves many objects behind. Collecting them here keeps that pause out of the next
+        # page run, where it made the first what-if change take 0.55 s instead of about 0.2 s.
+        gc.collect()
 
     thread = threading.Thread(target=work, name="umap-warmup", daemon=True)
     thread.start()
