@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 PAGES = {"": "DSRSD Lab", "Students": "Students", "Representations": "Representations",
          "Covariance": "Covariance", "Gates": "Gates", "Model_card": "Model card",
-         "Truth": "Does it explain the truth?"}
+         "Truth": "Does it explain the truth?", "Robustness": "Robustness"}
 # Opened at a page's own URL (such as /Students), Streamlit 1.67's front end first probes
 # `/Students/_stcore/health` and `/Students/_stcore/host-config` to find the server's base path. The
 # server returns 404 and the front end falls back to `/`, but the console reports both requests as
@@ -210,7 +210,7 @@ def test_every_page_renders(server, page, screenshots_dir):
 
 
 def selected_student(page) -> str:
-    """Return the Student selectbox's shown value, such as "24734  (Medium, 0.31)"."""
+    """Return the Student selectbox's shown value, such as "24734  (at-risk 0.41 without what-if)"."""
     return page.get_by_role("combobox", name="Student", exact=True).input_value()
 
 
