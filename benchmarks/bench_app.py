@@ -102,6 +102,14 @@ def server_start_seconds() -> float:
         server.wait(timeout=10)
 
 
+def launch_chromium(playwright, chromium: str):
+    """Launch Debian's Chromium headless, without the sandbox (containers lack it) or background traffic."""
+    return playwright.chromium.launch(
+        executable_path=chromium,
+        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+    )
+
+
 def browser_first_page_seconds(chromium: str = "/usr/bin/chromium") -> float | None:
     """Seconds from `streamlit run` until Chromium shows the Students page's table, or None.
 
@@ -117,10 +125,7 @@ def browser_first_page_seconds(chromium: str = "/usr/bin/chromium") -> float | N
     try:
         wait_healthy(port, started)
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=chromium,
-                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
-            )
+            browser = launch_chromium(playwright, chromium)
             page = browser.new_page()
             page.goto(f"http://127.0.0.1:{port}/Students")
             page.wait_for_selector("[data-testid='stDataFrame']", timeout=120_000)

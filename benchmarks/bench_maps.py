@@ -22,7 +22,7 @@ import torch
 
 # Run as a script: the repository (for dsrsd) and this folder (for bench_app) go on the import path.
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
-from bench_app import start_server, wait_healthy  # noqa: E402
+from bench_app import launch_chromium, start_server, wait_healthy  # noqa: E402
 
 from dsrsd.app.maps import PLACEMENT_EPOCHS  # noqa: E402
 from dsrsd.checkpoint import load_checkpoint  # noqa: E402
@@ -82,10 +82,7 @@ def browser_representations_seconds(chromium: str = "/usr/bin/chromium") -> dict
     try:
         healthy = wait_healthy(port, started)
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=chromium,
-                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
-            )
+            browser = launch_chromium(playwright, chromium)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             opened = time.perf_counter()
             page.goto(f"http://127.0.0.1:{port}/Representations")

@@ -11,11 +11,10 @@ import json
 import sys
 import time
 
-import torch
 from tqdm import tqdm
 
 from dsrsd.checkpoint import CheckpointError, load_checkpoint
-from dsrsd.cli import show_warnings_plainly
+from dsrsd.cli import set_threads, show_warnings_plainly
 from dsrsd.cohorts import build_cohorts, cohort_names, course_rows, sample_rows
 from dsrsd.data import DataError
 from dsrsd.datasets import data_dir_for
@@ -40,10 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.threads < 1:
-        print(f"error: invalid --threads {args.threads}: use 1 or more", file=sys.stderr)
+    if not set_threads(args.threads):
         return 2
-    torch.set_num_threads(args.threads)
     show_warnings_plainly()
     try:
         checkpoint = load_checkpoint(args.checkpoint)

@@ -15,10 +15,9 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
-import torch
 from tqdm import tqdm
 
-from dsrsd.cli import show_warnings_plainly
+from dsrsd.cli import set_threads, show_warnings_plainly
 from dsrsd.config import ORTHOGONALITY_FORMS, GBDTConfig, LossConfig, ModelConfig, TrainConfig
 from dsrsd.data import DataError, parse_cutoff
 from dsrsd.data.spec import read_spec
@@ -129,10 +128,8 @@ def run_config_from_args(args, modalities: list[str] | None) -> RunConfig:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.threads < 1:
-        print(f"error: invalid --threads {args.threads}: use 1 or more", file=sys.stderr)
+    if not set_threads(args.threads):
         return 2
-    torch.set_num_threads(args.threads)
     show_warnings_plainly()
     if Path(args.out).exists() and not args.overwrite:
         print(f"error: {args.out} already exists; pass --overwrite to replace it, or choose another --out",
