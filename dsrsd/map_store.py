@@ -106,13 +106,21 @@ def save_maps(checkpoint_dir: str | Path, cohort: str, maps: StreamMaps, sample:
     return path
 
 
+def _map_file(checkpoint_dir: str | Path, entry) -> Path:
+    """Return the path of an index entry's map file; raise StoredMapMismatch for a malformed entry."""
+    name = entry.get("file") if isinstance(entry, dict) else None
+    if not isinstance(name, str) or Path(name).name != name or not name.endswith(".safetensors"):
+        raise StoredMapMismatch(f"the maps index entry names no valid file ({name!r})")
+    return Path(checkpoint_dir) / MAPS_DIR / name
+
+
 def stored_sample(checkpoint_dir: str | Path, cohort: str) -> np.ndarray | None:
     """Return the positions in the cohort that the stored maps were fitted on, or None when none is stored."""
     entry = read_index(checkpoint_dir)["cohorts"].get(cohort)
     if entry is None:
         return None
     try:
-        return load_file(str(Path(checkpoint_dir) / MAPS_DIR / entry["file"]))["sample"].numpy()
+        return load_file(str(_map_file(checkpoint_dir, entry)))["sample"].numpy()
     except (SafetensorError, OSError, KeyError, ValueError):
         return None
 
@@ -131,11 +139,23 @@ def load_maps(checkpoint_dir: str | Path, cohort: str, streams: tuple[str, ...],
         StoredMapMismatch: the learners or their codes differ from those the map was fitted on.
     """
     entry = read_index(checkpoint_dir)["cohorts"].get(cohort)
-    if entry is None or any(stream not in entry["streams"] for stream in streams):
+    if entry is None:
         return None
     try:
-        tensors = load_file(str(Path(checkpoint_dir) / MAPS_DIR / entry["file"]))
-    except (SafetensorError, OSError, ValueError) as error:
+        return _load_entry(checkpoint_dir, cohort, entry, streams, clean, keys)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        if isinstance(error, StoredMapMismatch):
+            raise
+        raise StoredMapMismatch(f"the stored map of {cohort} is malformed ({type(error).__name__}: {error})") from error
+
+
+def _load_entry(checkpoint_dir: str | Path, cohort: str, entry: dict, streams: tuple[str, ...], clean: Predictions,
+                keys: pd.DataFrame) -> StreamMaps | None:
+    if any(stream not in entry["streams"] for stream in streams):
+        return None
+    try:
+        tensors = load_file(str(_map_file(checkpoint_dir, entry)))
+    except (SafetensorError, OSError) as error:
         raise StoredMapMismatch(f"the stored map file of {cohort} cannot be read ({error})") from error
     if keys_hash(keys) != entry["keys_sha256"]:
         raise StoredMapMismatch(f"the stored map of {cohort} was fitted on other registrations than this data contains; run python -m dsrsd.project again")
@@ -148,8 +168,8 @@ def load_maps(checkpoint_dir: str | Path, cohort: str, streams: tuple[str, ...],
         stored_modality = tensors[f"{stream}.modality"].numpy().astype(int)
         if not (np.array_equal(learner, stored_learner) and np.array_equal(modality, stored_modality)):
             raise StoredMapMismatch(f"the stored {stream} map of {cohort} has other learners' codes than this data gives")
-        expected = np.asarray(meta["fingerprint"])
-        if not np.allclose(fingerprint(codes), expected, atol=FINGERPRINT_TOLERANCE * max(1.0, np.abs(expected).max())):
+        expected = np.asarray(meta["fingerprint"], dtype=float)
+        if expected.shape != (2 * codes.shape[1],) or not np.allclose(fingerprint(codes), expected, atol=FINGERPRINT_TOLERANCE * max(1.0, np.abs(expected).max())):
             raise StoredMapMismatch(f"the {stream} codes of {cohort} differ from those the stored map was fitted on")
         maps[stream] = StreamMap(stream, codes, tensors[f"{stream}.embedding"].numpy(), learner, modality,
                                  float(meta["a"]), float(meta["b"]), int(meta["n_neighbors"]), int(meta["n_epochs"]))

@@ -28,8 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m dsrsd.project", description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True, help="checkpoint directory; the maps go to its maps/ folder")
     parser.add_argument("--data-dir", default=None,
-                        help="folder holding the OULAD CSV tables the app will read (default: the checkpoint's own "
-                        "data under DSRSD_DATA_DIR, or the synthetic course it was trained on)")
+                        help="folder holding the OULAD CSV tables the app will read; for a checkpoint trained from a "
+                        "spec file, the data root its paths start from (default: the checkpoint's own data under "
+                        "DSRSD_DATA_DIR, or the synthetic course it was trained on)")
     parser.add_argument("--cohorts", nargs="+", default=None, metavar="COHORT",
                         help='cohorts to map, such as "AAA 2014J" or "* 2014J" for every module of a presentation '
                         "(default: every course and every presentation)")

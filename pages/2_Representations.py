@@ -57,7 +57,8 @@ def gap_ui(view: app_maps.MapView, shared_stream: str) -> None:
                       help="Near 0: a learner's modalities meet in the shared space. Near 1: they are no closer "
                       "than any two learners' codes.")
     centroids = ", ".join(f"{pair} {distance:.2f}" for pair, distance in gap.centroid_distance.items())
-    st.caption(f"Distance between the modalities' mean codes: {centroids}. Over {gap.learners} learners with at least "
+    st.caption(f"Modality gap of the clean codes, whatever the what-if settings. Distance between the modalities' "
+               f"mean codes: {centroids}. Over {gap.learners} learners with at least "
                "two modalities.")
 
 

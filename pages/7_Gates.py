@@ -29,9 +29,13 @@ if len(context.rows) < MIN_POINTS:
 
 summary = pd.DataFrame(gate_summary(clean, what_if if what_if is not None else clean, modalities))
 summary["modality"] = summary["modality"].map(lambda m: MODALITY_LABELS.get(m, m))
-for modality in perturbation.knockout:
-    st.caption(f"{MODALITY_LABELS.get(modality, modality)} is knocked out (what-if), so its gate is 0 for every learner "
-               "under the what-if; the other modalities share its weight.")
+if len(perturbation.knockout) == len(modalities):
+    st.info("Every modality is knocked out, so every gate is 0 under the what-if and the fusion passes nothing to "
+            "the head. The plots show the clean gates beside them.")
+else:
+    for modality in perturbation.knockout:
+        st.caption(f"{MODALITY_LABELS.get(modality, modality)} is knocked out (what-if), so its gate is 0 for every "
+                   "learner under the what-if; the other modalities share its weight.")
 st.plotly_chart(figures.gate_distribution(clean.gates, None if what_if is None else what_if.gates, clean.available,
                                           names), key="gates.distribution")
 columns = ["modality", "learners_with_data", "truly_missing", "mean_gate"]

@@ -155,3 +155,32 @@ def test_nan_embedding_rejected(monkeypatch):
     monkeypatch.setattr(umap.UMAP, "fit_transform", lambda self, distances: np.full((len(distances), 2), np.nan))
     with pytest.raises(ValueError, match="UMAP returned NaN positions"):
         fit_stream_maps(clustered_predictions(), MODALITIES)
+
+
+@pytest.mark.parametrize("damage", ["weights as map file", "no keys hash", "no file", "entry is a number",
+                                    "short fingerprint", "file outside maps"])
+def test_damaged_stored_map_raises_mismatch(maps, tmp_path, damage):
+    """Every damaged index entry or map file raises StoredMapMismatch, so the page falls back to a fit."""
+    import json
+
+    save_maps(tmp_path, "AAA 2014J", maps, np.arange(60), registration_keys(60))
+    index_path = tmp_path / "maps" / "index.json"
+    index = json.loads(index_path.read_text())
+    entry = index["cohorts"]["AAA 2014J"]
+    if damage == "weights as map file":
+        from safetensors.numpy import save_file
+
+        save_file({"weight": np.zeros((2, 2), np.float32)}, str(tmp_path / "maps" / entry["file"]))
+    elif damage == "no keys hash":
+        del entry["keys_sha256"]
+    elif damage == "no file":
+        del entry["file"]
+    elif damage == "entry is a number":
+        index["cohorts"]["AAA 2014J"] = 5
+    elif damage == "short fingerprint":
+        entry["streams"]["aligned"]["fingerprint"] = [1.0, 2.0]
+    else:
+        entry["file"] = "../outside.safetensors"
+    index_path.write_text(json.dumps(index))
+    with pytest.raises(StoredMapMismatch):
+        load_maps(tmp_path, "AAA 2014J", ("aligned", "private"), clustered_predictions(), registration_keys(60))

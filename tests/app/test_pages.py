@@ -360,3 +360,13 @@ def test_students_page_compares_models(data_root):
     table = app.dataframe[0].value
     shipped = comparison.set_index("model").loc["oulad-final-outcome", "at_risk"]
     assert abs(shipped - table["at_risk"].max()) < 1e-5
+
+
+def test_gates_page_all_knocked_out(data_root):
+    app = run_page("pages/7_Gates.py")
+    for toggle in app.sidebar.toggle:
+        toggle.set_value(True)
+    app.run()
+    assert not app.exception, [item.value for item in app.exception]
+    assert any("Every modality is knocked out" in item.value for item in app.info)
+    assert not any("share its weight" in item.value for item in app.caption)
