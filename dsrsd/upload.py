@@ -83,7 +83,11 @@ def install_checkpoint(archive: bytes, filename: str, root: str | Path, taken: s
         try:
             for file_name, member in members.items():
                 _unpack(bundle, member, staging / file_name, filename)
-            load_checkpoint(staging)
+            try:
+                load_checkpoint(staging)
+            except CheckpointError as error:
+                # The staging folder is deleted below, so name the uploaded archive instead.
+                raise CheckpointError(str(error).replace(str(staging), filename)) from error
             architecture = json.loads((staging / CONFIG_FILE).read_text()).get("architecture")
             if architecture != "dsrsd-net":
                 # The pages read DSRSD-Net's gates and streams; baselines are compared on the Robustness page.

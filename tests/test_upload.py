@@ -226,8 +226,10 @@ def test_pickle_weights_rejected(root, tmp_path):
 def test_truncated_weights_rejected(root):
     files = shipped_files()
     files["model.safetensors"] = files["model.safetensors"][:1000]
-    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+    with pytest.raises(CheckpointError, match="corrupt or truncated") as raised:
         install_checkpoint(make_zip(files), "model.zip", root)
+    assert "model.zip/model.safetensors" in str(raised.value)
+    assert ".upload-" not in str(raised.value)
     assert_nothing_installed(root)
 
 
