@@ -85,6 +85,20 @@ def read_index(checkpoint_dir: str | Path) -> dict:
     return index
 
 
+def index_problem(checkpoint_dir: str | Path) -> str | None:
+    """Say why a checkpoint's maps index exists but cannot be used, or return None."""
+    path = Path(checkpoint_dir) / MAPS_DIR / INDEX_FILE
+    if not path.exists():
+        return None
+    try:
+        index = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        return f"{path} cannot be read ({error})"
+    if not isinstance(index, dict) or index.get("format") != MAP_FORMAT or not isinstance(index.get("cohorts"), dict):
+        return f"{path} is not a maps index of format {MAP_FORMAT}"
+    return None
+
+
 def save_maps(checkpoint_dir: str | Path, cohort: str, maps: StreamMaps, sample: np.ndarray, keys: pd.DataFrame) -> Path:
     """Store one cohort's maps beside the checkpoint; `keys` are the sampled learners' registration keys."""
     folder = Path(checkpoint_dir) / MAPS_DIR

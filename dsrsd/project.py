@@ -19,7 +19,7 @@ from dsrsd.cohorts import build_cohorts, cohort_names, course_rows, sample_rows
 from dsrsd.data import DataError
 from dsrsd.datasets import data_dir_for
 from dsrsd.inference import predict
-from dsrsd.map_store import STREAMS, save_maps
+from dsrsd.map_store import STREAMS, index_problem, save_maps
 from dsrsd.projection import MIN_POINTS, fit_stream_maps
 from dsrsd.settings import data_root
 
@@ -58,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
 
+    problem = index_problem(checkpoint.path)
+    if problem:
+        print(f"warning: {problem}; it is rewritten with the cohorts of this run only", file=sys.stderr)
     started, stored, skipped = time.perf_counter(), [], {}
     for cohort in tqdm(chosen, desc="maps", unit="cohort", file=sys.stderr):
         rows = course_rows(cohorts, cohort)

@@ -184,3 +184,15 @@ def test_damaged_stored_map_raises_mismatch(maps, tmp_path, damage):
     index_path.write_text(json.dumps(index))
     with pytest.raises(StoredMapMismatch):
         load_maps(tmp_path, "AAA 2014J", ("aligned", "private"), clustered_predictions(), registration_keys(60))
+
+
+def test_unreadable_index_named(maps, tmp_path):
+    from dsrsd.map_store import index_problem
+
+    assert index_problem(tmp_path) is None
+    save_maps(tmp_path, "AAA 2014J", maps, np.arange(60), registration_keys(60))
+    assert index_problem(tmp_path) is None
+    index_path = tmp_path / "maps" / "index.json"
+    index_path.write_text(index_path.read_text()[:40])
+    assert "cannot be read" in index_problem(tmp_path)
+    assert load_maps(tmp_path, "AAA 2014J", ("aligned",), clustered_predictions(), registration_keys(60)) is None

@@ -13,7 +13,7 @@ import streamlit as st
 from dsrsd.app import figures, state
 from dsrsd.app.sidebar import MODALITY_LABELS
 from dsrsd.inference import Predictions
-from dsrsd.map_store import StoredMapMismatch, load_maps, stored_sample
+from dsrsd.map_store import StoredMapMismatch, index_problem, load_maps, stored_sample
 from dsrsd.projection import StreamMaps, fit_stream_maps, place_in_maps
 
 SELECTION_KEY = "representations.selected"
@@ -64,7 +64,9 @@ def _cached_view(checkpoint: str, device: str, data_dir: str, cohort: str, share
         clean = clean_all.subset(sample)
         maps = fit_stream_maps(clean, modalities, streams)
         if source.startswith("Maps stored"):
-            source = ("These maps were fitted now, because none is stored for this cohort; "
+            problem = index_problem(checkpoint)
+            reason = problem if problem else "none is stored for this cohort"
+            source = (f"These maps were fitted now, because {reason}; "
                       "`python -m dsrsd.project` stores them with the checkpoint.")
     if len(sample) < len(rows):
         source += f" Showing a random sample of {len(sample)} of {len(rows)} learners to keep the maps responsive."
