@@ -102,6 +102,15 @@ def server_start_seconds() -> float:
         server.wait(timeout=10)
 
 
+def browser_available(chromium: str) -> bool:
+    """Return whether the `playwright` package and the Chromium binary at `chromium` are both installed."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return False
+    return Path(chromium).exists()
+
+
 def launch_chromium(playwright, chromium: str):
     """Launch Debian's Chromium headless, without the sandbox (containers lack it) or background traffic."""
     return playwright.chromium.launch(
@@ -115,12 +124,10 @@ def browser_first_page_seconds(chromium: str = "/usr/bin/chromium") -> float | N
 
     Needs the `playwright` package and Debian's Chromium; returns None when either is missing.
     """
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
+    if not browser_available(chromium):
         return None
-    if not Path(chromium).exists():
-        return None
+    from playwright.sync_api import sync_playwright
+
     server, port, started = start_server()
     try:
         wait_healthy(port, started)

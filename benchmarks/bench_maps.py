@@ -22,7 +22,7 @@ import torch
 
 # Run as a script: the repository (for dsrsd) and this folder (for bench_app) go on the import path.
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
-from bench_app import launch_chromium, start_server, wait_healthy  # noqa: E402
+from bench_app import browser_available, launch_chromium, start_server, wait_healthy  # noqa: E402
 
 from dsrsd.app.maps import PLACEMENT_EPOCHS  # noqa: E402
 from dsrsd.checkpoint import load_checkpoint  # noqa: E402
@@ -72,12 +72,10 @@ def placement_seconds(data_dir: Path, repeats: int = 5) -> dict:
 
 def browser_representations_seconds(chromium: str = "/usr/bin/chromium") -> dict | None:
     """Seconds until Chromium draws both maps of the Representations page, from the server's health check."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
+    if not browser_available(chromium):
         return None
-    if not Path(chromium).exists():
-        return None
+    from playwright.sync_api import sync_playwright
+
     server, port, started = start_server()
     try:
         healthy = wait_healthy(port, started)

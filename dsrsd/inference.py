@@ -24,7 +24,7 @@ class Predictions:
     aligned: dict[str, np.ndarray]
 
     def subset(self, rows: np.ndarray) -> "Predictions":
-        """The predictions of the learners at `rows`, in that order."""
+        """Return the predictions of the learners at `rows`, in that order."""
         return Predictions(self.probabilities[rows], self.gates[rows], self.available[rows],
                            {m: v[rows] for m, v in self.shared.items()}, {m: v[rows] for m, v in self.private.items()},
                            {m: v[rows] for m, v in self.aligned.items()})

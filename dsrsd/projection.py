@@ -84,9 +84,9 @@ def stream_points(predictions: Predictions, modalities: list[str], stream: str) 
     return (np.concatenate(blocks).astype(np.float32), np.concatenate(learners), np.concatenate(kinds))
 
 
-def _check_finite(codes: np.ndarray, stream: str, what: str) -> None:
+def _check_finite(codes: np.ndarray, stream: str, prefix: str) -> None:
     if not np.isfinite(codes).all():
-        raise ValueError(f"the {what}{stream} codes contain NaN or infinite values; check the inputs and lower the noise level")
+        raise ValueError(f"the {prefix}{stream} codes contain NaN or infinite values; check the inputs and lower the noise level")
 
 
 def fit_stream_map(predictions: Predictions, modalities: list[str], stream: str, seed: int = 0,

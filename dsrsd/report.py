@@ -174,6 +174,7 @@ def markdown_section(summary: pd.DataFrame, results: pd.DataFrame, compared: lis
         f"validation at-risk AUC. Seeds {protocol['seeds']}; the test split is 2014J. Values are mean ± std over seeds.",
         "",
     ]
+
     main = summary[summary["group"] == "main"]
     for cutoff, part in main.groupby("cutoff", sort=False):
         lines += [f"### Cutoff {cutoff}", "",
@@ -187,6 +188,7 @@ def markdown_section(summary: pd.DataFrame, results: pd.DataFrame, compared: lis
                 f"{_pm(row.macro_f1_mean, row.macro_f1_std)} | {row.validation_auc:.4f} | {row.knockout_retention:.4f} | "
                 + " | ".join(f"{value:.4f}" for value in retention) + f" | {row.train_seconds:.0f} |")
         lines.append("")
+
     if compared:
         lines += ["### DSRSD-Net against the best baseline", "",
                   "The best baseline is the one with the highest mean validation AUC. The interval is a paired bootstrap "
@@ -197,6 +199,7 @@ def markdown_section(summary: pd.DataFrame, results: pd.DataFrame, compared: lis
                   f"{c['resamples']} |" for c in compared]
         lines.append("")
     lines += target_lines(summary)
+
     transfer = summary[summary["group"] == "transfer"]
     if not transfer.empty:
         modules = config.get("transfer", {}).get("train_modules", [])
@@ -206,11 +209,12 @@ def markdown_section(summary: pd.DataFrame, results: pd.DataFrame, compared: lis
         lines += [f"| {row.name} | {row.seeds} | {_pm(row.auc_mean, row.auc_std)} | {_pm(row.accuracy_mean, row.accuracy_std)} | "
                   f"{_pm(row.macro_f1_mean, row.macro_f1_std)} | {row.knockout_retention:.4f} |" for row in transfer.itertuples()]
         lines.append("")
+
     lines += [
         "### How the robustness numbers are computed", "",
-        "For each run, the test split is evaluated clean, with every non-empty proper subset of the modalities knocked "
-        "out (the modality and its presence bit hidden), and with Gaussian noise of standard deviation "
-        f"{protocol.get('noise_levels')} (normalised units) added to one modality at a time. The retention of a metric is its value "
+        "For each run, the test split is evaluated three ways: clean, with every non-empty proper subset of the "
+        "modalities knocked out (the modality and its presence bit hidden), and with Gaussian noise added to one "
+        f"modality at a time. The noise standard deviations are {protocol.get('noise_levels')}, in normalised units. The retention of a metric is its value "
         "under the perturbation divided by its clean value for the same run. *Knockout retention* is the mean, over the "
         "three modalities, of the at-risk AUC retention with that one modality knocked out; the three columns after it "
         "are the single terms. Every number is then averaged over seeds. The per-perturbation values (AUC, accuracy, "

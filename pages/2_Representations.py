@@ -103,9 +103,9 @@ if not selection.perturbation.is_identity:
     if moved is not None and len(moved):
         st.caption(f"Arrows run from a code's clean position to its position under {selection.perturbation.describe()}, "
                    "placed in the maps fitted on clean codes. Only codes the what-if changes move.")
-        most = int(moved.groupby("stream").size().max())
-        if most > figures.MAX_ARROWS:
-            st.caption(f"{most} codes move in a map; arrows are drawn for {figures.MAX_ARROWS} of them. Select "
+        largest = int(moved.groupby("stream").size().max())
+        if largest > figures.MAX_ARROWS:
+            st.caption(f"{largest} codes move in a map; arrows are drawn for {figures.MAX_ARROWS} of them. Select "
                        "learners to see the arrows of exactly those.")
     elif moved is not None:
         st.caption("The what-if settings change no drawn code: knockout acts on the fusion, not on the other "

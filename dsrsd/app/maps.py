@@ -49,27 +49,29 @@ def _cached_view(checkpoint: str, device: str, data_dir: str, cohort: str, share
     clean_all = state.cached_predictions(checkpoint, device, data_dir, cohort, CLEAN, True)
     modalities = list(cohorts.encoded.modalities)
     streams = (shared_stream, "private")
+
     sample = stored_sample(checkpoint, cohort)
     if sample is None or len(sample) > len(rows) or (len(sample) and sample.max() >= len(rows)):
         sample = state.sample_rows(len(rows))
     clean = clean_all.subset(sample)
     keys = cohorts.encoded.keys.iloc[rows[sample]]
-    source = f"Maps stored with the checkpoint in {Path(checkpoint).name}/maps."
     try:
         maps = load_maps(checkpoint, cohort, streams, clean, keys)
+        source = f"Maps stored with the checkpoint in {Path(checkpoint).name}/maps."
     except StoredMapMismatch as error:
         maps, source = None, f"The stored map was not used ({error}), so the maps were fitted now."
+    else:
+        if maps is None:
+            reason = index_problem(checkpoint) or "none is stored for this cohort"
+            source = (f"These maps were fitted now, because {reason}; "
+                      "`python -m dsrsd.project` stores them with the checkpoint.")
     if maps is None:
         sample = state.sample_rows(len(rows))
         clean = clean_all.subset(sample)
         maps = fit_stream_maps(clean, modalities, streams)
-        if source.startswith("Maps stored"):
-            problem = index_problem(checkpoint)
-            reason = problem if problem else "none is stored for this cohort"
-            source = (f"These maps were fitted now, because {reason}; "
-                      "`python -m dsrsd.project` stores them with the checkpoint.")
     if len(sample) < len(rows):
         source += f" Showing a random sample of {len(sample)} of {len(rows)} learners to keep the maps responsive."
+
     table = state.student_table(cohorts, rows, clean_all).iloc[sample].reset_index(drop=True)
     points = maps.points.merge(table.assign(learner=np.arange(len(table))), on="learner")
     points["modality"] = points["modality"].map(lambda m: MODALITY_LABELS.get(m, m))

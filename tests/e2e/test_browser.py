@@ -30,7 +30,7 @@ PAGES = {"": "DSRSD Lab", "Students": "Students", "Representations": "Representa
 # `/Students/_stcore/health` and `/Students/_stcore/host-config` to find the server's base path. The
 # server returns 404 and the front end falls back to `/`, but the console reports both requests as
 # errors. These two URL forms are the only console errors filtered out, and only in tests that open a
-# page URL directly; navigation through the sidebar makes no such request.
+# page URL directly. Navigation through the sidebar makes no such request.
 KNOWN_BASE_PATH_PROBE = re.compile(r"^http://127\.0\.0\.1:\d+/[A-Za-z_]+/_stcore/(health|host-config)$")
 SERVER_ERROR_LINE = re.compile(r"Traceback|Error|Exception|CRITICAL", re.IGNORECASE)
 PAGE_TIMEOUT_MS = 120_000
