@@ -60,6 +60,11 @@ class Checkpoint:
         return self.config["data"]["cutoff"]
 
     @property
+    def task(self) -> str:
+        """`final_outcome` or `next_step`; checkpoints that predate the field predict the final outcome."""
+        return self.config.get("task", "final_outcome")
+
+    @property
     def architecture(self) -> str:
         return self.config["architecture"]
 

@@ -1,5 +1,7 @@
 """Print a checkpoint's test metrics as JSON: accuracy, macro-F1, at-risk ROC AUC and row count.
 
+For a next-step checkpoint: the ROC AUC of P(pass next), accuracy at 0.5 and row count.
+
     python -m dsrsd.evaluate --checkpoint checkpoints/oulad-final-outcome --data-dir data/oulad --knockout assessments
 """
 
@@ -13,7 +15,7 @@ from dsrsd.checkpoint import CheckpointError, load_checkpoint
 from dsrsd.cli import show_warnings_plainly
 from dsrsd.data import DataError
 from dsrsd.inference import predict
-from dsrsd.metrics import outcome_metrics
+from dsrsd.metrics import NEXT_STEP, task_metrics
 from dsrsd.pipeline import encode_for_checkpoint
 from dsrsd.predict import add_common_arguments, perturbation_from_args
 from dsrsd.training import resolve_device
@@ -32,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckpointError, DataError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    metrics = outcome_metrics(encoded.labels, probabilities)
+    metrics = task_metrics(checkpoint.task, encoded.labels, probabilities)
+    if checkpoint.task == NEXT_STEP:
+        metrics = {name: metrics[name] for name in ("auc", "accuracy", "rows")}
     print(json.dumps(metrics, indent=2))
     return 0
 

@@ -11,7 +11,7 @@ import torch
 from dsrsd.checkpoint import save_checkpoint
 from dsrsd.config import GBDTConfig, LossConfig, ModelConfig, TrainConfig
 from dsrsd.inference import predict
-from dsrsd.metrics import outcome_metrics
+from dsrsd.metrics import task_metrics
 from dsrsd.model import GBDT
 from dsrsd.model.gbdt import fit_gbdt
 from dsrsd.perturb import Perturbation
@@ -55,11 +55,12 @@ def fit_model(data: PreparedData, run: RunConfig, device: torch.device,
         history = [{"epoch": e.epoch, "losses": e.losses, "validation": e.validation, "seconds": e.seconds}
                    for e in result.history]
 
-    metrics = {"validation": outcome_metrics(validation.labels, predict(model, validation).probabilities)}
+    task = data.task
+    metrics = {"validation": task_metrics(task, validation.labels, predict(model, validation).probabilities)}
     if len(test):
-        metrics["test"] = outcome_metrics(test.labels, predict(model, test).probabilities)
+        metrics["test"] = task_metrics(task, test.labels, predict(model, test).probabilities)
         metrics["test_knockout"] = {
-            m: outcome_metrics(test.labels, predict(model, test, Perturbation(knockout=(m,))).probabilities)
+            m: task_metrics(task, test.labels, predict(model, test, Perturbation(knockout=(m,))).probabilities)
             for m in test.modalities
         }
     metrics["best_epoch" if run.architecture != GBDT else "best_iteration"] = best

@@ -1,4 +1,8 @@
-"""Outcome metrics: accuracy, macro-F1 over the classes that occur, and at-risk ROC AUC."""
+"""Outcome metrics: accuracy, macro-F1 over the classes that occur, and at-risk ROC AUC.
+
+Next-step rows use the same outcome classes (Pass or Fail), so the at-risk AUC of a next-step model
+equals the AUC of its probability to pass the next step.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import numpy as np
 from dsrsd.data.oulad import AT_RISK_CLASSES, OUTCOME_CLASSES
 
 AT_RISK_INDEX = [OUTCOME_CLASSES.index(name) for name in AT_RISK_CLASSES]
+FINAL_OUTCOME, NEXT_STEP = "final_outcome", "next_step"
+TASKS = (FINAL_OUTCOME, NEXT_STEP)
 
 
 def at_risk_probability(probabilities: np.ndarray) -> np.ndarray:
@@ -31,3 +37,18 @@ def outcome_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, 
         "at_risk_auc": float(auc),
         "rows": int(len(labels)),
     }
+
+
+def pass_probability(probabilities: np.ndarray) -> np.ndarray:
+    """P(Distinction) + P(Pass): for a next-step row, the probability to pass the next step."""
+    return 1.0 - at_risk_probability(probabilities)
+
+
+def task_metrics(task: str, labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
+    """Return `outcome_metrics`; for the next step also `auc` of P(pass), and accuracy of P(pass) >= 0.5."""
+    metrics = outcome_metrics(labels, probabilities)
+    if task == NEXT_STEP:
+        passed = ~np.isin(labels, AT_RISK_INDEX)
+        metrics["auc"] = metrics["at_risk_auc"]
+        metrics["accuracy"] = float(np.mean((pass_probability(probabilities) >= 0.5) == passed)) if len(labels) else float("nan")
+    return metrics

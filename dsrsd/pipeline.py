@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from dsrsd.checkpoint import Checkpoint
-from dsrsd.data import DataError, Encoded, OuladEncoder, OuladRaw, default_split, load_oulad
+from dsrsd.data import BEFORE_DUE, DataError, Encoded, OuladEncoder, OuladRaw, default_split, load_oulad
 from dsrsd.data.spec import Spec, spec_from_dict
 from dsrsd.data.spec_encoding import SpecEncoder
 from dsrsd.data.spec_table import SpecRaw, load_spec_table
 from dsrsd.datasets import data_dir_for
+from dsrsd.metrics import FINAL_OUTCOME, NEXT_STEP
 from dsrsd.settings import data_root
 
 SPLITS = ("train", "validation", "test", "all")
@@ -62,7 +63,12 @@ class PreparedData:
     raw: OuladRaw | SpecRaw
     split: np.ndarray      # N, one of "train", "validation", "test", "unused"
     encoder: OuladEncoder | SpecEncoder
-    encoded: Encoded       # every registration, encoded
+    encoded: Encoded       # every registration (or next-step row), encoded
+
+    @property
+    def task(self) -> str:
+        """`next_step` for rows built before each due day, else `final_outcome`."""
+        return NEXT_STEP if getattr(self.raw, "cutoff", None) == BEFORE_DUE else FINAL_OUTCOME
 
 
 def prepare_training_data(data_dir: str | Path, cutoff, validation_seed: int = 0,

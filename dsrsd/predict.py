@@ -1,5 +1,8 @@
 """Write per-registration outcome probabilities from a checkpoint to a CSV file.
 
+A next-step checkpoint writes one row per registration and assessment, with `id_assessment` and
+`prob_pass_next`.
+
     python -m dsrsd.predict --checkpoint checkpoints/oulad-final-outcome --data-dir data/oulad --out predictions.csv
 """
 
@@ -16,7 +19,7 @@ from dsrsd.checkpoint import CheckpointError, load_checkpoint
 from dsrsd.cli import show_warnings_plainly
 from dsrsd.data import OUTCOME_CLASSES, DataError
 from dsrsd.inference import predict
-from dsrsd.metrics import at_risk_probability
+from dsrsd.metrics import FINAL_OUTCOME, NEXT_STEP, at_risk_probability, pass_probability
 from dsrsd.perturb import Perturbation, parse_noise
 from dsrsd.pipeline import SPLITS, encode_for_checkpoint
 from dsrsd.training import resolve_device
@@ -51,8 +54,13 @@ def perturbation_from_args(args, modalities: list[str]) -> Perturbation:
     return perturbation
 
 
-def prediction_table(encoded, probabilities) -> pd.DataFrame:
+def prediction_table(encoded, probabilities, task: str = FINAL_OUTCOME) -> pd.DataFrame:
+    """Return the keys with the class probabilities and at-risk probability, or for the next step
+    one row per registration and assessment with `prob_pass_next`."""
     table = encoded.keys.copy()
+    if task == NEXT_STEP:
+        table["prob_pass_next"] = pass_probability(probabilities)
+        return table
     for index, name in enumerate(OUTCOME_CLASSES):
         table[f"prob_{name}"] = probabilities[:, index]
     table["at_risk"] = at_risk_probability(probabilities)
@@ -62,7 +70,7 @@ def prediction_table(encoded, probabilities) -> pd.DataFrame:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dsrsd.predict", description=__doc__.splitlines()[0])
     add_common_arguments(parser)
-    parser.add_argument("--split", default="test", choices=SPLITS, help="registrations to predict (default: test)")
+    parser.add_argument("--split", default="test", choices=SPLITS, help="registrations (or next-step rows) to predict (default: test)")
     parser.add_argument("--out", required=True, help="CSV file to write")
     args = parser.parse_args(argv)
     show_warnings_plainly()
@@ -74,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckpointError, DataError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    table = prediction_table(encoded, probabilities)
+    table = prediction_table(encoded, probabilities, checkpoint.task)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)

@@ -2,6 +2,7 @@
 
     python -m dsrsd.train --dataset oulad --data-dir data/oulad --task final_outcome --cutoff end --out checkpoints/my-model
     python -m dsrsd.train --model single:assessments --data-dir data/oulad --out checkpoints/baselines/single-assessments
+    python -m dsrsd.train --task next_step --data-dir data/oulad --out checkpoints/my-next-step-model
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from tqdm import tqdm
 
 from dsrsd.cli import set_threads, show_warnings_plainly
 from dsrsd.config import ORTHOGONALITY_FORMS, GBDTConfig, LossConfig, ModelConfig, TrainConfig
-from dsrsd.data import DataError, parse_cutoff
+from dsrsd.data import BEFORE_DUE, DataError, parse_cutoff
 from dsrsd.data.spec import read_spec
 from dsrsd.data.synthetic import synthetic_course
 from dsrsd.fit import RunConfig, fit_model, save_fitted
+from dsrsd.metrics import FINAL_OUTCOME, NEXT_STEP, TASKS
 from dsrsd.model import GBDT, architecture_for
 from dsrsd.pipeline import prepare_spec_data, prepare_training_data
 from dsrsd.settings import data_root
@@ -43,8 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--learners", type=int, default=4000,
                         help="learners of the synthetic course, spread over four presentations (default: %(default)s)")
     parser.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic course (default: %(default)s)")
-    parser.add_argument("--task", default="final_outcome", choices=["final_outcome"], help="prediction task (default: final_outcome)")
-    parser.add_argument("--cutoff", default="end", help="'end' or a course day; nothing dated later is used (default: end)")
+    parser.add_argument("--task", default="final_outcome", choices=list(TASKS),
+                        help="final_outcome: one row per registration, the outcome at the end of the course; "
+                             "next_step: one row per registration and assessment after the first, whether the learner "
+                             "submits it and scores at least 40, from what is known the day before it is due "
+                             "(default: final_outcome)")
+    parser.add_argument("--cutoff", default="end",
+                        help="final_outcome only: 'end' or a course day; nothing dated later is used (default: end)")
     parser.add_argument("--out", required=True, help="checkpoint directory to write")
     parser.add_argument("--model", default="dsrsd", help=MODEL_HELP + " (default: %(default)s)")
     parser.add_argument("--train-modules", nargs="+", metavar="MODULE",
@@ -87,6 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
 def option_names(message: str) -> str:
     """Name config fields in `message` as the options that set them (`TrainConfig.batch_size` -> `--batch-size`)."""
     return re.sub(r"\b(?:Model|Loss|Train)Config\.(\w+)", lambda match: "--" + match.group(1).replace("_", "-"), message)
+
+
+def cutoff_for_task(task: str, cutoff: str) -> str | int:
+    """Return the build cutoff of `task`: the --cutoff value for the final outcome, BEFORE_DUE for the next step."""
+    if task == NEXT_STEP:
+        if str(cutoff).strip().lower() != "end":
+            raise ValueError(f"invalid --cutoff {cutoff!r} for --task next_step: every next-step row is cut the day "
+                             "before its assessment's due day, so leave --cutoff out")
+        return BEFORE_DUE
+    return parse_cutoff(cutoff)
 
 
 def resolve_data_dir(args: argparse.Namespace) -> tuple[Path, dict]:
@@ -137,10 +154,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        cutoff = parse_cutoff(args.cutoff)
+        cutoff = cutoff_for_task(args.task, args.cutoff)
         device = resolve_device(args.device)
         run_config_from_args(args, None)   # rejects invalid options before the data is loaded
         started = time.perf_counter()
+        if args.spec and args.task != FINAL_OUTCOME:
+            raise ValueError(f"--task {args.task} needs OULAD-format data (--dataset oulad or synthetic); a spec "
+                             "describes one row per learner, so it trains the final outcome only")
         if args.spec and args.train_modules:
             raise ValueError("--train-modules applies to OULAD-format data; a spec keeps its own seeded split")
         if args.spec:
@@ -160,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"data: {len(data.encoded)} learners of spec {args.spec}; loaded in {time.perf_counter() - started:.1f}s",
               file=sys.stderr)
     else:
-        print(f"data: {len(data.encoded)} registrations, engagement form {data.encoder.state['engagement_form']}, "
+        rows = "next-step rows" if args.task == NEXT_STEP else "registrations"
+        print(f"data: {len(data.encoded)} {rows}, engagement form {data.encoder.state['engagement_form']}, "
               f"cutoff {cutoff}; loaded in {time.perf_counter() - started:.1f}s", file=sys.stderr)
     print("data: modalities " + ", ".join(f"{m} ({data.encoder.state['kinds'][m]}, {size} features)"
                                         for m, size in data.encoder.input_sizes().items()), file=sys.stderr)

@@ -199,6 +199,7 @@ def _assert_raw_equal(left: OuladRaw, right: OuladRaw) -> None:
         np.testing.assert_array_equal(left.engagement.mask, right.engagement.mask)
     np.testing.assert_array_equal(left.present, right.present)
     assert left.cutoff == right.cutoff
+    assert left.assessment_features == right.assessment_features
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from dsrsd.data.engagement import engagement_form
 from dsrsd.data.oulad import (
     AT_RISK_CLASSES, MODALITIES, OUTCOME_CLASSES, OuladRaw, build_oulad, default_split, parse_cutoff,
 )
+from dsrsd.data.next_step import BEFORE_DUE, build_next_step
 from dsrsd.data.tables import DataError, OuladTables, load_tables, source_hashes
 from dsrsd.data.spec import Spec, SpecError, read_spec
 from dsrsd.data.spec_table import SpecRaw, load_spec_table
@@ -18,7 +19,7 @@ from dsrsd.data.synthetic import SyntheticCourse, synthetic_course
 from dsrsd.settings import cache_dir
 
 __all__ = [
-    "AT_RISK_CLASSES", "MODALITIES", "OUTCOME_CLASSES", "DataError", "Encoded", "OuladEncoder", "OuladRaw",
+    "AT_RISK_CLASSES", "BEFORE_DUE", "MODALITIES", "OUTCOME_CLASSES", "DataError", "Encoded", "OuladEncoder", "OuladRaw",
     "OuladTables", "Spec", "SpecError", "SpecRaw", "SyntheticCourse", "build_oulad", "default_split",
     "engagement_form", "load_oulad", "load_spec_table", "load_tables", "parse_cutoff", "read_spec", "synthetic_course",
 ]
@@ -29,10 +30,13 @@ log = logging.getLogger(__name__)
 def load_oulad(data_dir: str | Path, cutoff: str | int = "end", use_cache: bool = True) -> OuladRaw:
     """Load the OULAD tables in `data_dir` and build the raw modalities, through the disk cache.
 
+    `cutoff` is "end" or a course day for one row per registration (final outcome), or `BEFORE_DUE`
+    for one row per registration and assessment (next step, `dsrsd.data.next_step`).
+
     The cache entry is keyed on the SHA-256 of every source file and on the cutoff, so an edited
     file is rebuilt. The cache lives in `dsrsd.settings.cache_dir()`, never beside the data.
     """
-    cutoff = parse_cutoff(cutoff)
+    cutoff = cutoff if cutoff == BEFORE_DUE else parse_cutoff(cutoff)
     # Hashing the files is enough to find a cache entry. The tables are parsed and checked only to
     # build one, so their warnings show when an entry is built, not on every load.
     path = cache_dir() / f"oulad-{cache_key(source_hashes(data_dir), cutoff)}.npz"
@@ -42,7 +46,7 @@ def load_oulad(data_dir: str | Path, cutoff: str | int = "end", use_cache: bool 
         except (OSError, ValueError, KeyError) as error:
             log.warning("ignoring unreadable cache entry %s (%s); rebuilding", path, error)
     tables = load_tables(data_dir)
-    raw = build_oulad(tables, cutoff)
+    raw = build_next_step(tables) if cutoff == BEFORE_DUE else build_oulad(tables, cutoff)
     if use_cache:
         try:
             save_raw(raw, path)

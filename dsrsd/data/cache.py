@@ -17,12 +17,13 @@ import numpy as np
 import pandas as pd
 
 from dsrsd.data.engagement import EngagementArrays
-from dsrsd.data.oulad import PROFILE_CATEGORICAL, OuladRaw
+from dsrsd.data.oulad import ASSESSMENT_FEATURES, PROFILE_CATEGORICAL, OuladRaw
 
 log = logging.getLogger(__name__)
 
 # Bump when the build changes what it produces, so old cache entries are not reused.
 BUILD_VERSION = 1
+REGISTRATION_COLUMNS = ["code_module", "code_presentation", "id_student"]
 
 
 def cache_key(file_hashes: dict[str, str], cutoff: str | int) -> str:
@@ -47,8 +48,13 @@ def save_raw(raw: OuladRaw, path: Path) -> None:
         arrays[f"profile_{column}"] = raw.profile_categorical[column].fillna("").to_numpy(str)
     if raw.engagement.mask is not None:
         arrays["engagement_mask"] = raw.engagement.mask
+    # Next-step rows carry whole-number key columns beyond the registration (id_assessment, ...).
+    extra_keys = [column for column in raw.keys.columns if column not in REGISTRATION_COLUMNS]
+    for column in extra_keys:
+        arrays[f"keys_extra_{column}"] = raw.keys[column].to_numpy(np.int64)
     meta = {"cutoff": raw.cutoff, "engagement_form": raw.engagement.form,
-            "engagement_columns": raw.engagement.feature_names}
+            "engagement_columns": raw.engagement.feature_names, "extra_keys": extra_keys,
+            "assessment_features": list(raw.assessment_features)}
     arrays["meta"] = np.array(json.dumps(meta))
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -70,6 +76,7 @@ def load_raw(path: Path) -> OuladRaw:
             "code_module": pd.Series(archive["keys_module"], dtype=object),
             "code_presentation": pd.Series(archive["keys_presentation"], dtype=object),
             "id_student": archive["keys_student"],
+            **{column: archive[f"keys_extra_{column}"] for column in meta.get("extra_keys", [])},
         })
         categorical = pd.DataFrame({
             column: pd.Series(archive[f"profile_{column}"], dtype=object).replace("", None)
@@ -86,5 +93,5 @@ def load_raw(path: Path) -> OuladRaw:
             keys=keys, labels=archive["labels"], profile_categorical=categorical,
             profile_numeric=archive["profile_numeric"], assessments=archive["assessments"],
             assessment_mask=archive["assessment_mask"], engagement=engagement, present=archive["present"],
-            cutoff=meta["cutoff"],
+            cutoff=meta["cutoff"], assessment_features=meta.get("assessment_features", list(ASSESSMENT_FEATURES)),
         )

@@ -93,7 +93,7 @@ class OuladEncoder:
             },
             "feature_names": {
                 "profile": profile_names,
-                "assessments": list(ASSESSMENT_FEATURES),
+                "assessments": list(raw.assessment_features),
                 "engagement": [f"log clicks: {name}" for name in engagement.feature_names],
             },
             "engagement_form": engagement.form,
@@ -148,6 +148,13 @@ class OuladEncoder:
             raise DataError(
                 f"the click data has activity types {raw.engagement.feature_names}, but the model was trained "
                 f"on {self.state['engagement_columns']}"
+            )
+        trained_features = self.state["feature_names"]["assessments"]
+        if list(raw.assessment_features) != trained_features:
+            raise DataError(
+                f"the assessment steps have features {raw.assessment_features}, but the model was trained on "
+                f"{trained_features}; a next-step model predicts next-step rows and a final-outcome model "
+                "predicts registrations"
             )
         if raw.assessments.shape[1] > self.state["steps"]["assessments"]:
             raise DataError(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -53,7 +53,7 @@ def parse_cutoff(value: str | int) -> str | int:
 class OuladRaw:
     """Raw per-registration inputs before encoding; every array has N rows in `keys` order."""
 
-    keys: pd.DataFrame                 # N x [code_module, code_presentation, id_student]
+    keys: pd.DataFrame                 # N x [code_module, code_presentation, id_student, ...]
     labels: np.ndarray                 # N, index into OUTCOME_CLASSES
     profile_categorical: pd.DataFrame  # N x PROFILE_CATEGORICAL, None where missing
     profile_numeric: np.ndarray        # N x len(PROFILE_NUMERIC), NaN where missing
@@ -61,7 +61,8 @@ class OuladRaw:
     assessment_mask: np.ndarray        # N x T, True for a real step
     engagement: EngagementArrays
     present: np.ndarray                # N x 3 bool: the learner truly has data in the modality
-    cutoff: str | int
+    cutoff: str | int                  # "end", a course day, or "before_due" for next-step rows
+    assessment_features: list[str] = field(default_factory=lambda: list(ASSESSMENT_FEATURES))
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -80,6 +81,7 @@ class OuladRaw:
             engagement=self.engagement.subset(rows),
             present=self.present[rows],
             cutoff=self.cutoff,
+            assessment_features=self.assessment_features,
         )
 
 
