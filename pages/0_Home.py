@@ -4,14 +4,16 @@ import streamlit as st
 
 from dsrsd.app import state
 from dsrsd.app.context import model_ui, synthetic_banner
+from dsrsd.metrics import NEXT_STEP
 
 st.title("DSRSD Lab")
 st.markdown(
-    "DSRSD-Net predicts each learner's final outcome (Distinction, Pass, Fail, Withdrawn) from three "
-    "modalities: the **profile**, the **assessment history** and **platform engagement**. It splits each "
+    "DSRSD-Net predicts each learner's final outcome (Distinction, Pass, Fail, Withdrawn), or with a next-step "
+    "checkpoint whether the learner passes each next assessment, from three modalities: the **profile**, the **assessment history** and **platform engagement**. It splits each "
     "modality into a *shared* stream (what the modalities have in common) and a *private* stream (what only "
     "that modality knows), and fuses them with gates.\n\n"
-    "- **Students**: who is at risk in a course, and which modality drives each prediction.\n"
+    "- **Students**: who is at risk in a course, and which modality drives each prediction; for a next-step "
+    "checkpoint, each student's timeline over the assessments.\n"
     "- **Representations**: UMAP maps of the shared and private streams.\n"
     "- **Covariance**: how decorrelated the shared space is, and how orthogonal shared and private streams are.\n"
     "- **Model card**: metrics, configuration and versions of the checkpoint.\n"
@@ -31,7 +33,11 @@ elif picked is not None:
     synthetic_banner(checkpoint)
     metrics = checkpoint.config.get("metrics", {}).get("test", {})
     columns = st.columns(3)
-    columns[0].metric("Test at-risk AUC", f"{metrics.get('at_risk_auc', float('nan')):.3f}")
+    if checkpoint.task == NEXT_STEP:
+        columns[0].metric("Test AUC, pass next assessment", f"{metrics.get('auc', float('nan')):.3f}")
+        columns[2].metric("Cutoff", "the day before each due day")
+    else:
+        columns[0].metric("Test at-risk AUC", f"{metrics.get('at_risk_auc', float('nan')):.3f}")
+        columns[2].metric("Cutoff", str(checkpoint.cutoff))
     columns[1].metric("Test accuracy", f"{metrics.get('accuracy', float('nan')):.3f}")
-    columns[2].metric("Cutoff", str(checkpoint.cutoff))
     st.caption(f"Data: `{state.checkpoint_data_dir(checkpoint)}`. Open a page in the sidebar to start.")

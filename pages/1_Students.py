@@ -1,17 +1,20 @@
-"""Students: who is at risk in a course, and which modality drives each prediction."""
+"""Students: who is at risk in a course, and which modality drives each prediction.
+
+For a next-step checkpoint: who is at risk of not passing one assessment, and each student's timeline.
+"""
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dsrsd.app import figures
+from dsrsd.app import figures, timeline
 from dsrsd.app.compare import comparison_ui
 from dsrsd.app.context import PageContext, page_context
 from dsrsd.app.sidebar import MODALITY_LABELS
 from dsrsd.app.state import student_table
 from dsrsd.attribution import STREAMS, stream_baseline
 from dsrsd.explain import explain_student
-from dsrsd.metrics import at_risk_probability
+from dsrsd.metrics import NEXT_STEP, at_risk_probability
 
 st.title("Students")
 
@@ -125,19 +128,23 @@ def detail_ui(context: PageContext, position: int, predictions) -> None:
     )
 
 
-context = page_context()
-predictions = context.predictions()
-table = student_table(context.cohorts, context.rows, predictions)
-table["band"] = [figures.risk_band(p) for p in table["at_risk"]]
+def band_counts_ui(table: pd.DataFrame) -> None:
+    counts = table["band"].value_counts()
+    columns = st.columns(3)
+    for column, band in zip(columns, ["High", "Medium", "Low"]):
+        column.metric(f"{band} risk", int(counts.get(band, 0)))
 
-st.subheader(f"{context.course}: {len(table)} students")
-counts = table["band"].value_counts()
-columns = st.columns(3)
-for column, band in zip(columns, ["High", "Medium", "Low"]):
-    column.metric(f"{band} risk", int(counts.get(band, 0)))
-table_ui(table)
 
-if len(table):
+def final_outcome_ui(context: PageContext) -> None:
+    predictions = context.predictions()
+    table = student_table(context.cohorts, context.rows, predictions)
+    table["band"] = [figures.risk_band(p) for p in table["at_risk"]]
+
+    st.subheader(f"{context.course}: {len(table)} students")
+    band_counts_ui(table)
+    table_ui(table)
+    if not len(table):
+        return
     clean_risk = at_risk_probability(context.predictions(perturbed=False).probabilities)
     position = student_ui(table, clean_risk)
     row = table.iloc[position]
@@ -145,3 +152,65 @@ if len(table):
     st.markdown(f"At-risk probability **{row.at_risk:.2f}** ({row.band} risk){what_if}.")
     detail_ui(context, position, predictions)
     comparison_ui(context, position)
+
+
+def next_step_ui(context: PageContext) -> None:
+    """Risk of not passing one assessment per student, then one student's timeline over every assessment."""
+    keys = context.cohorts.encoded.keys.iloc[context.rows].reset_index(drop=True)
+    assessments = timeline.course_assessments(keys)
+    labels = {int(item["id_assessment"]): timeline.assessment_label(item) for _, item in assessments.iterrows()}
+    chosen = st.selectbox("Assessment to predict", list(labels), format_func=labels.get, key="students.assessment",
+                          help="Each prediction uses only what was known the day before the assessment's due day")
+    in_assessment = np.flatnonzero(keys["id_assessment"].to_numpy() == chosen)
+
+    predictions = context.predictions()
+    clean = context.predictions(perturbed=False)
+    table = student_table(context.cohorts, context.rows[in_assessment], predictions.subset(in_assessment))
+    table["position"] = in_assessment
+    table["recorded_outcome"] = timeline.result_names(context.cohorts.encoded.labels[context.rows[in_assessment]])
+    table["band"] = [figures.risk_band(p) for p in table["at_risk"]]
+
+    st.subheader(f"{context.course}: {len(table)} students, {labels[chosen].lower()}")
+    st.caption("At-risk probability here is the probability of not passing this assessment: not submitting it, "
+               "or scoring below 40.")
+    band_counts_ui(table)
+    table_ui(table)
+    if not len(table):
+        return
+    clean_risk = at_risk_probability(clean.probabilities[in_assessment])
+    position = student_ui(table, clean_risk)
+    student = int(keys["id_student"].iloc[position])
+
+    steps = timeline.learner_steps(keys, student)
+    perturbation = context.selection.perturbation
+    history = timeline.learner_timeline(context.checkpoint.model, context.cohorts.encoded.subset(context.rows[steps]),
+                                        clean.probabilities[steps], predictions.probabilities[steps], perturbation)
+    st.subheader(f"Timeline of student {student}")
+    left, right = st.columns(2)
+    left.plotly_chart(timeline.probability_figure(history, not perturbation.is_identity), key="students.timeline")
+    right.plotly_chart(timeline.attribution_figure(history), key="students.timeline_attribution")
+    right.caption("Each bar is a modality's exact Shapley value at that step: how much seeing the modality moves "
+                  "P(pass) compared with the model not seeing it. The what-if applies to every step.")
+    st.dataframe(timeline.timeline_table(history), hide_index=True, column_config={
+        "id_assessment": st.column_config.NumberColumn("Assessment", format="%d"),
+        "due_day": st.column_config.NumberColumn("Due day", format="%d"),
+        "recorded": "Recorded result",
+        "p_pass": st.column_config.NumberColumn("P(pass)", format="%.2f"),
+        "p_pass_clean": st.column_config.NumberColumn("P(pass) without what-if", format="%.2f"),
+        **{name: st.column_config.NumberColumn(f"{name} (points)", format="%+.2f")
+           for name in figures.labelled(context.cohorts.encoded.modalities)},
+    })
+
+    st.subheader(f"Step detail: {labels[chosen].lower()}")
+    row = table.iloc[int(np.flatnonzero(table["position"].to_numpy() == position)[0])]
+    what_if = "" if perturbation.is_identity else " under the what-if"
+    st.markdown(f"Probability of not passing **{row.at_risk:.2f}** ({row.band} risk){what_if}; recorded: "
+                f"{row.recorded_outcome.lower()}.")
+    detail_ui(context, position, predictions)
+
+
+context = page_context()
+if context.checkpoint.task == NEXT_STEP:
+    next_step_ui(context)
+else:
+    final_outcome_ui(context)

@@ -18,7 +18,7 @@ from dsrsd.checkpoint import CONFIG_FILE, Checkpoint, list_checkpoints, load_che
 from dsrsd.data import OUTCOME_CLASSES, Encoded
 from dsrsd.datasets import dataset_of
 from dsrsd.inference import predict
-from dsrsd.metrics import at_risk_probability
+from dsrsd.metrics import FINAL_OUTCOME, at_risk_probability
 from dsrsd.perturb import Perturbation
 from dsrsd.pipeline import encode_for_checkpoint
 from dsrsd.robustness import robustness_sweep
@@ -41,7 +41,7 @@ def shipped_models(reference: dict | None = None) -> dict[str, str]:
     """Map a display name to each shipped checkpoint, the top-level ones, then `checkpoints/baselines/`.
 
     With a `reference` config, keep only the checkpoints with its data signature. Without one, keep the
-    OULAD checkpoints, because the stored benchmark results are on OULAD.
+    OULAD final-outcome checkpoints, because the stored benchmark results are on that task.
     """
     models = {}
     for path in list_checkpoints(CHECKPOINTS_DIR) + list_checkpoints(BASELINES_DIR):
@@ -49,7 +49,10 @@ def shipped_models(reference: dict | None = None) -> dict[str, str]:
             config = json.loads((path / CONFIG_FILE).read_text())
         except (OSError, json.JSONDecodeError):
             continue   # load_checkpoint reports a broken checkpoint where it is opened
-        keep = data_signature(config) == data_signature(reference) if reference else dataset_of(config) == "oulad"
+        if reference:
+            keep = data_signature(config) == data_signature(reference)
+        else:
+            keep = dataset_of(config) == "oulad" and config.get("task", FINAL_OUTCOME) == FINAL_OUTCOME
         if keep:
             models[path.name] = str(path)
     return models

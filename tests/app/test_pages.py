@@ -370,3 +370,35 @@ def test_gates_page_all_knocked_out(data_root):
     assert not app.exception, [item.value for item in app.exception]
     assert any("Every modality is knocked out" in item.value for item in app.info)
     assert not any("share its weight" in item.value for item in app.caption)
+
+
+def test_students_page_next_step_timeline(data_root):
+    """A next-step checkpoint shows one assessment's risk table, then a student's timeline that follows the what-if."""
+    app = run_page("pages/1_Students.py")
+    app.sidebar.selectbox[0].set_value(str(REPO / "checkpoints" / "oulad-next-step")).run()
+    assert not app.exception, [item.value for item in app.exception]
+    subheaders = [item.value for item in app.subheader]
+    assert any(value.startswith("Timeline of student") for value in subheaders)
+    risk_table, clean = app.dataframe[0].value, app.dataframe[1].value
+    assert set(risk_table["recorded_outcome"]) <= {"Passed", "Not passed"}
+    assert risk_table["at_risk"].between(0, 1).all()
+    assert len(clean) >= 2
+    assert clean["due_day"].is_monotonic_increasing
+    assert set(clean["recorded"]) <= {"Passed", "Not passed"}
+    assert (clean["p_pass"] == clean["p_pass_clean"]).all()
+    specs = [chart.proto.spec for chart in app.get("plotly_chart")]
+    assert any("Probability to pass each assessment" in spec for spec in specs)
+    assert any("Shapley value per modality and step" in spec for spec in specs)
+
+    set_what_if(app, "assessment history", "platform engagement", 1.0)
+    perturbed = app.dataframe[1].value
+    pd.testing.assert_series_equal(perturbed["p_pass_clean"], clean["p_pass_clean"])
+    assert (perturbed["p_pass"] - perturbed["p_pass_clean"]).abs().max() > 0.01
+    assert (perturbed["Assessment history"] == 0).all()
+    assert "under the what-if" in next(item.value for item in app.markdown if item.value.startswith("Probability of not passing"))
+
+    picker = app.selectbox(key="students.assessment")
+    last = int(picker.options[-1].split()[1])          # options are labelled "Assessment ID (...)"
+    picker.set_value(last).run()
+    assert not app.exception, [item.value for item in app.exception]
+    assert f"assessment {last} " in next(value.value for value in app.subheader if "students," in value.value)
