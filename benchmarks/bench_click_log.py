@@ -22,6 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+# Run as a script, only benchmarks/ is on sys.path; the package is one folder up.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from dsrsd.data import load_oulad, load_tables
 
 OFFICIAL_ROWS = 10_655_280

@@ -25,6 +25,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+# Run as a script, only benchmarks/ is on sys.path; the package is one folder up.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from dsrsd.data.oulad import OUTCOME_CLASSES
 from dsrsd.data.spec import read_spec
 from dsrsd.data.spec_table import load_spec_table

@@ -20,6 +20,9 @@ from pathlib import Path
 
 import torch
 
+# Run as a script, only benchmarks/ is on sys.path; the package is one folder up.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from dsrsd import truth
 from dsrsd.checkpoint import load_checkpoint
 from dsrsd.data.synthetic import synthetic_course
