@@ -145,7 +145,7 @@ def read_skill_builder(path: str | Path) -> tuple[pd.DataFrame, str]:
     try:
         frame = _read_csv(path, encoding)
     except UnicodeDecodeError as error:
-        warnings.warn(f"{path} is not valid UTF-8 ({error.reason} at byte {error.start}); reading it as Latin-1",
+        warnings.warn(f"{path} is not valid UTF-8 ({error.reason}); reading it as Latin-1",
                       stacklevel=2)
         encoding = "latin-1"
         frame = _read_csv(path, encoding)
@@ -222,14 +222,13 @@ def _checked_numbers(frame: pd.DataFrame, path) -> pd.DataFrame:
     return frame
 
 
-def _id_text(value) -> str:
-    """Return an id as text: `1.0` -> `1`, missing -> NO_SKILL."""
-    if pd.isna(value):
-        return NO_SKILL
-    number = pd.to_numeric(value, errors="coerce")
-    if pd.notna(number) and float(number).is_integer():
-        return str(int(number))
-    return str(value).strip()
+def _id_texts(values: pd.Series) -> pd.Series:
+    """Return ids as text: `1.0` -> `1`, other text stripped, missing -> NO_SKILL."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    whole = numbers.notna() & (numbers == numbers.round())
+    text = values.astype(object).where(values.isna(), values.astype(str).str.strip())
+    text[whole] = numbers[whole].astype(np.int64).astype(str)
+    return text.fillna(NO_SKILL).astype(str)
 
 
 def _collapse_questions(frame: pd.DataFrame, path) -> pd.DataFrame:
@@ -238,10 +237,9 @@ def _collapse_questions(frame: pd.DataFrame, path) -> pd.DataFrame:
     Every column but the skill columns is taken from the first row. Rows of one order_id that disagree
     on the student, problem or outcome are an error, because merging them would invent an answer.
     """
-    frame = frame.assign(skill_text=[_id_text(value) for value in frame["skill_id"]])
-    names = frame["skill_name"].fillna(frame["skill_text"]).astype(str) if "skill_name" in frame.columns \
-        else frame["skill_text"]
-    frame = frame.assign(skill_label=names)
+    skill_text = _id_texts(frame["skill_id"])
+    names = frame["skill_name"].fillna(skill_text).astype(str) if "skill_name" in frame.columns else skill_text
+    frame = frame.assign(skill_text=skill_text.to_numpy(), skill_label=names.to_numpy())
     grouped = frame.groupby("order_id", sort=False)
     for column in ["user_id", "problem_id", "correct"]:
         conflicting = grouped[column].nunique() > 1
@@ -249,17 +247,21 @@ def _collapse_questions(frame: pd.DataFrame, path) -> pd.DataFrame:
             raise DataError(f"{path}: order_id {int(conflicting.index[conflicting][0])} has rows with different "
                             f"{column} values; one order_id is one answer, so fix or remove the conflicting rows")
 
-    first = grouped.head(1).set_index("order_id")
-    skills = grouped["skill_text"].agg(lambda values: tuple(sorted(set(values) - {NO_SKILL}) or [NO_SKILL]))
-    labels = grouped["skill_label"].agg(lambda values: "; ".join(dict.fromkeys(values)))
     columns = ["user_id", "problem_id", "correct"] + BEHAVIOUR_COLUMNS + CONTEXT_COLUMNS
-    attempts = first[columns].copy()
-    attempts["skills"] = skills.reindex(attempts.index)
-    attempts["skill_name"] = labels.reindex(attempts.index)
+    attempts = grouped.head(1).set_index("order_id")[columns].copy()
+    attempts["skills"] = [(skill,) for skill in grouped["skill_text"].first().reindex(attempts.index)]
+    attempts["skill_name"] = grouped["skill_label"].first().reindex(attempts.index)
+    # Grouping in Python is slow, so only the multi-skill questions take that path.
+    multi = frame[frame["order_id"].duplicated(keep=False)].groupby("order_id", sort=False)
+    if len(multi):
+        skills = multi["skill_text"].agg(lambda values: tuple(sorted(set(values) - {NO_SKILL})) or (NO_SKILL,))
+        attempts.loc[skills.index, "skills"] = pd.Series(list(skills), index=skills.index, dtype=object)
+        labels = multi["skill_label"].agg(lambda values: "; ".join(dict.fromkeys(values)))
+        attempts.loc[labels.index, "skill_name"] = labels
     for column in ["tutor_mode", "answer_type"]:
         attempts[column] = attempts[column].astype(object).where(attempts[column].notna(), None)
     for column in ["school_id", "teacher_id"]:
-        attempts[column] = [None if pd.isna(v) else _id_text(v) for v in attempts[column]]
+        attempts[column] = _id_texts(attempts[column]).where(attempts[column].notna(), None)
     return attempts.reset_index()
 
 

@@ -139,7 +139,10 @@ class AssistmentsEncoder:
 
         skill_table = self.state["skill_rates"]
         skill_rate = dict(zip(skill_table["ids"], skill_table["rates"]))
-        by_skills = np.array([np.mean([skill_rate.get(s, overall) for s in skills]) for skills in attempts["skills"]])
+        # One mean per distinct skill tuple: a file has far fewer tuples than questions.
+        codes, distinct = pd.factorize(attempts["skills"])
+        tuple_rate = np.array([np.mean([skill_rate.get(s, overall) for s in skills]) for skills in distinct])
+        by_skills = tuple_rate[codes] if len(distinct) else np.zeros(0)
         return np.stack([by_problem, by_skills], axis=1)
 
     def _scaled_rates(self, attempts: pd.DataFrame) -> np.ndarray:
@@ -153,9 +156,9 @@ class AssistmentsEncoder:
     def _history_steps(self, raw: AssistmentsRaw, earlier: np.ndarray) -> np.ndarray:
         """N x L x F history features of the earlier questions, relative to each row's question to predict."""
         attempts = raw.attempts
-        rates = self._scaled_rates(attempts)[earlier]                              # N x L x 3
-        same = _shares_skill(attempts["skills"], earlier, raw.target).astype(np.float64)  # N x L
-        correct = attempts["correct"].to_numpy(np.float64)[earlier]                # N x L
+        rates = self._scaled_rates(attempts).astype(np.float32)[earlier]           # N x L x 3
+        same = _shares_skill(attempts["skills"], earlier, raw.target).astype(np.float32)  # N x L
+        correct = attempts["correct"].to_numpy(np.float32)[earlier]                # N x L
         return np.concatenate([
             rates, same[..., None], correct[..., None], (1 - correct)[..., None],
             (same * correct)[..., None], (same * (1 - correct))[..., None], np.zeros_like(same)[..., None],
@@ -238,10 +241,13 @@ def _behaviour_numbers(attempts: pd.DataFrame) -> np.ndarray:
 def _shares_skill(skills: pd.Series, earlier: np.ndarray, target: np.ndarray) -> np.ndarray:
     """N x L bool: question `earlier[n, j]` has a skill of question `target[n]`.
 
-    Skill tuples are numbered, and overlaps are computed once per pair of distinct tuples, so the
-    cost does not grow with the number of skills.
+    Skill tuples are numbered, and the overlap of every pair of distinct tuples comes from one product
+    of their tuple x skill incidence matrix, so the cost does not grow with the number of questions.
     """
     codes, distinct = pd.factorize(skills)
-    sets = [set(value) for value in distinct]
-    overlap = np.array([[bool(a & b) for b in sets] for a in sets], dtype=bool).reshape(len(sets), len(sets))
+    skill_codes, _ = pd.factorize(pd.Series([skill for value in distinct for skill in value]))
+    incidence = np.zeros((len(distinct), skill_codes.max() + 1 if len(skill_codes) else 0), dtype=np.float32)
+    rows = np.repeat(np.arange(len(distinct)), [len(value) for value in distinct])
+    incidence[rows, skill_codes] = 1.0
+    overlap = (incidence @ incidence.T) > 0                                        # tuples x tuples
     return overlap[codes[earlier], codes[target][:, None]]

@@ -124,6 +124,22 @@ def test_scaffolding_and_duplicates_removed(tmp_path):
     assert raw.keys["order_id"].tolist() == [11, 13]
 
 
+def test_full_release_oddities(tmp_path):
+    """A missing skill, a missing first action and a negative response time, as in the full release."""
+    rows = [question(1, 10, 1), question(1, 11, 0, skill=None, skill_name=None, ms=-50),
+            question(1, 12, 1, action=None), question(1, 13, 0)]
+    raw = load_assistments(write(rows, tmp_path / "odd.csv"))
+    assert raw.attempts["skills"].tolist() == [("1",), ("(none)",), ("1",), ("1",)]
+    encoded = AssistmentsEncoder.fit(raw).transform(raw)
+    behaviour = encoded.inputs["behaviour"]
+    assert np.isfinite(behaviour).all()
+    # Row 3 (order 13) sees orders 10, 11 and 12; order 12 has no first action, so no action flag is set.
+    assert behaviour[2, 2, -3:].tolist() == [0.0, 0.0, 0.0]
+    assert behaviour[2, 0, -3:].tolist() == [1.0, 0.0, 0.0]
+    same_skill = encoded.inputs["history"][2, :3, HISTORY_FEATURES.index("same skill")]
+    assert same_skill.tolist() == [1.0, 0.0, 1.0]
+
+
 def test_conflicting_order_id_raises(tmp_path):
     rows = [question(1, 10, 1), question(1, 11, 0, skill=1), question(1, 11, 1, skill=2)]
     with pytest.raises(DataError, match=r"order_id 11 has rows with different correct"):
