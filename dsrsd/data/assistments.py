@@ -164,9 +164,14 @@ def _read_csv(path: Path, encoding: str) -> pd.DataFrame:
 
 
 def load_assistments(path: str | Path, max_history: int = MAX_HISTORY) -> AssistmentsRaw:
-    """Load the skill-builder file at `path` into next-attempt prediction rows (see the module docstring)."""
+    """Load the skill-builder file into next-attempt prediction rows (see the module docstring).
+
+    `path` is the file, or a data root that `find_assistments_file` searches.
+    """
     if max_history < 1:
         raise ValueError(f"invalid max_history {max_history}: use 1 or more earlier questions")
+    if Path(path).is_dir():
+        path = find_assistments_file(path)
     frame, encoding = read_skill_builder(path)
     rows_read = len(frame)
     frame = frame.drop(columns=[c for c in frame.columns if str(c).startswith("Unnamed:")])

@@ -33,14 +33,27 @@ pytestmark = pytest.mark.filterwarnings("ignore:column .* categories unseen in t
 
 @pytest.fixture(scope="session")
 def subset_file() -> Path:
-    """Return the two-skill subset file, or skip (fail with `DSRSD_REQUIRE_DATA=1`)."""
+    """Return the two-skill subset file, or skip (fail with `DSRSD_REQUIRE_DATA=1`).
+
+    The tests check counts of the subset, so they read `$DSRSD_DATA_DIR/assistments2009_skillbuilder_subset/`
+    only. A data folder with OULAD alone skips them too.
+    """
     root = os.environ.get("DSRSD_DATA_DIR")
-    if not root:
-        message = f"DSRSD_DATA_DIR is not set, so the ASSISTments tests skip; set it to the folder that contains {SUBSET_FOLDER}/"
+    folder = Path(root).expanduser() / SUBSET_FOLDER if root else None
+    if folder is None or not folder.is_dir():
+        message = (f"DSRSD_DATA_DIR is not set or has no {SUBSET_FOLDER}/ folder, so the ASSISTments tests skip; "
+                   f"set it to the folder that contains {SUBSET_FOLDER}/")
         if os.environ.get("DSRSD_REQUIRE_DATA") == "1":
             pytest.fail(f"{message} (DSRSD_REQUIRE_DATA=1 turns this skip into a failure)")
         pytest.skip(message)
-    return find_assistments_file(Path(root).expanduser())
+    return _only_csv(folder)
+
+
+def _only_csv(folder: Path) -> Path:
+    files = sorted(folder.glob("*.csv.gz")) + sorted(folder.glob("*.csv"))
+    if len(files) != 1:
+        pytest.fail(f"{folder} must contain exactly one CSV file, the two-skill subset; it contains {len(files)}")
+    return files[0]
 
 
 @pytest.fixture(scope="session")
@@ -191,6 +204,7 @@ def test_find_file_in_either_folder(tmp_path):
         (root / name).mkdir(parents=True)
         target = write(toy_rows(), root / name / "skill_builder_data.csv")
         assert find_assistments_file(root) == target
+        assert load_assistments(root).stats.file == str(target)
 
 
 def test_find_file_errors(tmp_path):
