@@ -299,6 +299,17 @@ def fold_split(raw: AssistmentsRaw, fold: int, folds: int = FOLDS, seed: int = 0
     return split.astype(str)
 
 
+def assistments_data_info(raw: AssistmentsRaw, fold: int, folds: int = FOLDS, seed: int = 0) -> dict:
+    """Describe the rows and split for a checkpoint's `data` section, so the split can be rebuilt from it."""
+    return {
+        "dataset": "assistments", "task": "next_step", "file": Path(raw.stats.file).name,
+        "fold": fold, "folds": folds, "validation_seed": seed, "max_history": raw.max_history,
+        "protocol": f"student fold {fold} of {folds} (seed {seed}) is test; a seeded "
+                    f"{VALIDATION_FRACTION:.0%} of the other students is validation",
+        "load": raw.stats.as_dict(),
+    }
+
+
 def prepare_assistments_data(path: str | Path, fold: int, folds: int = FOLDS, seed: int = 0,
                              max_history: int = MAX_HISTORY):
     """Load the file, split it for `fold` and fit the encoder on the training students only.

@@ -18,8 +18,8 @@ from dsrsd.checkpoint import load_checkpoint, save_checkpoint
 from dsrsd.config import LossConfig, ModelConfig, TrainConfig
 from dsrsd.data import DataError
 from dsrsd.data.assistments import (
-    CORRECT_LABEL, INCORRECT_LABEL, REQUIRED_COLUMNS, find_assistments_file, fold_split, load_assistments,
-    prepare_assistments_data, student_folds,
+    CORRECT_LABEL, INCORRECT_LABEL, REQUIRED_COLUMNS, assistments_data_info, find_assistments_file, fold_split,
+    load_assistments, prepare_assistments_data, student_folds,
 )
 from dsrsd.data.assistments_encoding import HISTORY_FEATURES, AssistmentsEncoder, history_summary
 from dsrsd.data.spec_encoding import encoder_from_state
@@ -417,10 +417,15 @@ def test_checkpoint_rebuilds_encoder(tmp_path):
     config = ModelConfig(hidden_size=8, align_size=4)
     result = train_model(encoded, encoded, encoder.state["kinds"], config, LossConfig(), TrainConfig(epochs=1, batch_size=8),
                          torch.device("cpu"))
+    data = assistments_data_info(raw, fold=2, seed=3)
     directory = save_checkpoint(tmp_path / "checkpoint", result.model, encoder, config, LossConfig(),
-                                TrainConfig(epochs=1), data={"dataset": "assistments", "task": "next_step"}, metrics={})
+                                TrainConfig(epochs=1), data=data, metrics={})
     loaded = load_checkpoint(directory)
     assert isinstance(loaded.encoder, AssistmentsEncoder)
+    assert loaded.config["task"] == "next_step"
+    assert loaded.config["data"]["fold"] == 2
+    assert loaded.config["data"]["max_history"] == 4
+    assert loaded.config["data"]["load"]["rows"] == len(raw)
     np.testing.assert_allclose(predict(loaded.model, loaded.encoder.transform(raw)).probabilities,
                                predict(result.model, encoded).probabilities, rtol=1e-5)
 
