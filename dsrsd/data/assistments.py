@@ -240,17 +240,22 @@ def _collapse_questions(frame: pd.DataFrame, path) -> pd.DataFrame:
     """Merge the rows of one order_id into one question; its skills are the sorted tuple of their skill ids.
 
     Every column but the skill columns is taken from the first row. Rows of one order_id that disagree
-    on the student, problem or outcome are an error, because merging them would invent an answer.
+    on the student or problem are an error, because one order_id is one student's answer to one
+    problem. Rows that disagree on `correct` keep the first row's value, with a warning that counts them.
     """
     skill_text = _id_texts(frame["skill_id"])
     names = frame["skill_name"].fillna(skill_text).astype(str) if "skill_name" in frame.columns else skill_text
     frame = frame.assign(skill_text=skill_text.to_numpy(), skill_label=names.to_numpy())
     grouped = frame.groupby("order_id", sort=False)
-    for column in ["user_id", "problem_id", "correct"]:
+    for column in ["user_id", "problem_id"]:
         conflicting = grouped[column].nunique() > 1
         if conflicting.any():
             raise DataError(f"{path}: order_id {int(conflicting.index[conflicting][0])} has rows with different "
                             f"{column} values; one order_id is one answer, so fix or remove the conflicting rows")
+    conflicting = grouped["correct"].nunique() > 1
+    if conflicting.any():
+        warnings.warn(f"{path}: {int(conflicting.sum())} order_id(s), for example {int(conflicting.index[conflicting][0])}, "
+                      "have rows with different correct values; the first row of each is kept", stacklevel=3)
 
     columns = ["user_id", "problem_id", "correct"] + BEHAVIOUR_COLUMNS + CONTEXT_COLUMNS
     attempts = grouped.head(1).set_index("order_id")[columns].copy()

@@ -154,9 +154,17 @@ def test_full_release_oddities(tmp_path):
 
 
 def test_conflicting_order_id_raises(tmp_path):
-    rows = [question(1, 10, 1), question(1, 11, 0, skill=1), question(1, 11, 1, skill=2)]
-    with pytest.raises(DataError, match=r"order_id 11 has rows with different correct"):
+    rows = [question(1, 10, 1), question(1, 11, 0, skill=1), question(2, 11, 0, skill=2)]
+    with pytest.raises(DataError, match=r"order_id 11 has rows with different user_id"):
         load_assistments(write(rows, tmp_path / "conflict.csv"))
+
+
+def test_conflicting_correct_keeps_first(tmp_path):
+    rows = [question(1, 10, 1), question(1, 11, 0, skill=1), question(1, 11, 1, skill=2)]
+    with pytest.warns(UserWarning, match=r"1 order_id\(s\), for example 11, have rows with different correct"):
+        raw = load_assistments(write(rows, tmp_path / "conflict.csv"))
+    assert raw.labels.tolist() == [INCORRECT_LABEL]
+    assert raw.attempts["skills"].tolist() == [("1",), ("1", "2")]
 
 
 @pytest.mark.parametrize("column", ["correct", "skill_id", "ms_first_response", "school_id"])
