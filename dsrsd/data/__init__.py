@@ -1,10 +1,12 @@
-"""Data loading: OULAD tables, the synthetic course or a spec table -> raw modality arrays -> encoded model inputs."""
+"""Data loading: OULAD tables, the synthetic course, a spec table or the ASSISTments file -> raw modality
+arrays -> encoded model inputs."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
+from dsrsd.data.assistments import AssistmentsRaw, load_assistments
 from dsrsd.data.cache import cache_key, load_raw, save_raw
 from dsrsd.data.encoding import Encoded, OuladEncoder
 from dsrsd.data.engagement import engagement_form
@@ -19,7 +21,8 @@ from dsrsd.data.synthetic import SyntheticCourse, synthetic_course
 from dsrsd.settings import cache_dir
 
 __all__ = [
-    "AT_RISK_CLASSES", "BEFORE_DUE", "MODALITIES", "OUTCOME_CLASSES", "DataError", "Encoded", "OuladEncoder", "OuladRaw",
+    "AT_RISK_CLASSES", "AssistmentsRaw", "BEFORE_DUE", "MODALITIES", "OUTCOME_CLASSES", "DataError", "Encoded",
+    "OuladEncoder", "OuladRaw", "load_assistments",
     "OuladTables", "Spec", "SpecError", "SpecRaw", "SyntheticCourse", "build_oulad", "default_split",
     "engagement_form", "load_oulad", "load_spec_table", "load_tables", "parse_cutoff", "read_spec", "synthetic_course",
 ]

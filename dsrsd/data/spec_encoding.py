@@ -117,7 +117,12 @@ class SpecEncoder:
 
 
 def encoder_from_state(state: dict):
-    """Rebuild the encoder a checkpoint's schema describes: `SpecEncoder` or `OuladEncoder`."""
+    """Rebuild the encoder a checkpoint's schema describes: `SpecEncoder`, `AssistmentsEncoder` or `OuladEncoder`."""
+    from dsrsd.data import assistments_encoding
     from dsrsd.data.encoding import OuladEncoder
 
-    return SpecEncoder(state) if state.get("kind") == ENCODER_KIND else OuladEncoder(state)
+    if state.get("kind") == ENCODER_KIND:
+        return SpecEncoder(state)
+    if state.get("kind") == assistments_encoding.ENCODER_KIND:
+        return assistments_encoding.AssistmentsEncoder(state)
+    return OuladEncoder(state)
