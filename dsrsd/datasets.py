@@ -1,4 +1,4 @@
-"""Data sources of checkpoints: OULAD under the data root, the synthetic course, or a spec table.
+"""Data sources of checkpoints: OULAD under the data root, the synthetic course, a spec table or ASSISTments.
 
 A checkpoint names its source in `config.json` under `data.dataset`. Checkpoints written before
 that field existed were all trained on OULAD, so a missing field means `oulad`.
@@ -10,7 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from dsrsd.data import Encoded, default_split, load_oulad
+from dsrsd.data import DataError, Encoded, default_split, load_oulad
+from dsrsd.data.assistments import (
+    DATA_FOLDERS as ASSISTMENTS_FOLDERS, DOWNLOAD_URL as ASSISTMENTS_URL, FOLDS, MAX_HISTORY, find_assistments_file,
+    fold_split, load_assistments,
+)
 from dsrsd.data.spec import spec_from_dict
 from dsrsd.data.spec_table import load_spec_table
 from dsrsd.data.synthetic import synthetic_course
@@ -21,16 +25,17 @@ DEMO_CHECKPOINT = "synthetic-demo"
 
 
 def dataset_of(config: dict) -> str:
-    """Return the data source a checkpoint config was trained on: `oulad`, `synthetic` or `spec`."""
+    """Return the data source a checkpoint config was trained on: `oulad`, `synthetic`, `spec` or `assistments`."""
     return (config.get("data") or {}).get("dataset") or "oulad"
 
 
 def data_dir_for(config: dict, root: Path) -> Path:
     """Return the folder of a checkpoint's data, generating the synthetic course if needed.
 
-    That is the folder of the OULAD-format tables, or for a spec the data root its paths start from.
+    That is the folder of the OULAD-format tables, or for a spec and ASSISTments the data root
+    (`dsrsd.data.assistments.find_assistments_file` finds the file under it).
     """
-    if dataset_of(config) == "spec":
+    if dataset_of(config) in ("spec", "assistments"):
         return Path(root)
     if dataset_of(config) == "synthetic":
         settings = config["data"].get("synthetic", {})
@@ -47,6 +52,8 @@ def missing_data_message(config: dict, root: Path) -> str | None:
     """Say what to download and where for a checkpoint's data, or return None when it is in place."""
     if dataset_of(config) == "synthetic":
         return None
+    if dataset_of(config) == "assistments":
+        return missing_assistments_message(root)
     if dataset_of(config) == "spec":
         spec = spec_from_dict(config["data"]["spec"])
         absent = [path for path in [spec.table] + [m.table for m in spec.modalities if m.table]
@@ -68,6 +75,31 @@ def missing_data_message(config: dict, root: Path) -> str | None:
     )
 
 
+def missing_assistments_message(root: Path) -> str | None:
+    """Say where to get and put the ASSISTments skill-builder file, or return None when it is found under `root`."""
+    try:
+        find_assistments_file(root)
+    except DataError as error:
+        return (
+            f"The ASSISTments 2009 skill-builder file is not usable under `{root}` ({error}). Download the CSV from "
+            f"{ASSISTMENTS_URL} (the README's section *Getting ASSISTments 2009*), put it as the only CSV file into "
+            f"`{Path(root) / ASSISTMENTS_FOLDERS[0]}`, or set the `DSRSD_DATA_DIR` environment variable to the "
+            "folder that holds your `assistments2009/` folder, then reload this page."
+        )
+    return None
+
+
+def assistments_split(config: dict, raw) -> np.ndarray:
+    """Rebuild the student-fold split an ASSISTments checkpoint's `data` section records."""
+    data = config["data"]
+    return fold_split(raw, data.get("fold", 0), data.get("folds", FOLDS), data.get("validation_seed", 0))
+
+
+def load_assistments_for(config: dict, data_dir: str | Path):
+    """Load the ASSISTments rows of `data_dir` (the file, its folder or the data root) with the checkpoint's history cap."""
+    return load_assistments(find_assistments_file(data_dir), config["data"].get("max_history", MAX_HISTORY))
+
+
 def default_checkpoint(paths: list[str], root: Path) -> str:
     """Return the checkpoint the app opens on: the first one, or the synthetic demo when OULAD is missing."""
     if missing_oulad_tables(root):
@@ -83,6 +115,9 @@ def encoded_cohorts(checkpoint, data_dir: str | Path) -> tuple[Encoded, np.ndarr
     `data_dir` is the folder `data_dir_for` returns for the checkpoint.
     """
     config = checkpoint.config
+    if dataset_of(config) == "assistments":
+        raw = load_assistments_for(config, data_dir)
+        return checkpoint.encoder.transform(raw), assistments_split(config, raw)
     if dataset_of(config) == "spec":
         raw = load_spec_table(spec_from_dict(config["data"]["spec"]), data_dir)
         return checkpoint.encoder.transform(raw), raw.split

@@ -1,6 +1,7 @@
 """Print a checkpoint's test metrics as JSON: accuracy, macro-F1, at-risk ROC AUC and row count.
 
-For a next-step checkpoint: the ROC AUC of P(pass next), accuracy at 0.5 and row count.
+For a next-step checkpoint: the ROC AUC of P(pass next), accuracy at 0.5 and row count; for an
+ASSISTments checkpoint the same for P(correct) on the test fold's students.
 
     python -m dsrsd.evaluate --checkpoint checkpoints/oulad-final-outcome --data-dir data/oulad --knockout assessments
 """

@@ -69,11 +69,16 @@ def knockout_mask(modalities: list[str], rows: int, knockout: tuple[str, ...]) -
 
 
 def _row_seeds(encoded: Encoded, seed: int, modality_index: int) -> np.ndarray:
-    """Derive one seed per learner from its registration key.
+    """Derive one seed per learner from its registration key, or per row from its keys when they are not OULAD's.
 
     A learner's noise draw is then the same whether it is perturbed alone or inside a cohort.
     """
     keys = encoded.keys
+    if "code_module" not in keys.columns:
+        # Keys of another form (ASSISTments: user_id, order_id, ...): the CRC-32 of a row's key text.
+        text = keys.astype(str).agg(" ".join, axis=1)
+        row_keys = np.array([zlib.crc32(line.encode()) for line in text], dtype=np.int64)
+        return np.stack([np.full(len(keys), seed), row_keys, np.full(len(keys), modality_index)], axis=1)
     course = [zlib.crc32(f"{m} {p}".encode()) for m, p in zip(keys["code_module"], keys["code_presentation"])]
     return np.stack([np.full(len(keys), seed), np.asarray(course, dtype=np.int64),
                      keys["id_student"].to_numpy(np.int64), np.full(len(keys), modality_index)], axis=1)

@@ -12,7 +12,8 @@ from dsrsd.data import BEFORE_DUE, DataError, Encoded, OuladEncoder, OuladRaw, d
 from dsrsd.data.spec import Spec, spec_from_dict
 from dsrsd.data.spec_encoding import SpecEncoder
 from dsrsd.data.spec_table import SpecRaw, load_spec_table
-from dsrsd.datasets import data_dir_for
+from dsrsd.data.assistments import AssistmentsRaw
+from dsrsd.datasets import assistments_split, data_dir_for, dataset_of, load_assistments_for
 from dsrsd.metrics import FINAL_OUTCOME, NEXT_STEP
 from dsrsd.settings import data_root
 
@@ -60,14 +61,16 @@ def protocol_info(train_modules: list[str] | None, validation_seed: int = 0) -> 
 
 @dataclass
 class PreparedData:
-    raw: OuladRaw | SpecRaw
+    raw: OuladRaw | SpecRaw | AssistmentsRaw
     split: np.ndarray      # N, one of "train", "validation", "test", "unused"
     encoder: OuladEncoder | SpecEncoder
     encoded: Encoded       # every registration (or next-step row), encoded
 
     @property
     def task(self) -> str:
-        """`next_step` for rows built before each due day, else `final_outcome`."""
+        """`next_step` for rows built before each due day or each ASSISTments answer, else `final_outcome`."""
+        if isinstance(self.raw, AssistmentsRaw):
+            return NEXT_STEP
         return NEXT_STEP if getattr(self.raw, "cutoff", None) == BEFORE_DUE else FINAL_OUTCOME
 
 
@@ -102,13 +105,18 @@ def prepare_spec_data(spec: Spec, data_root: str | Path) -> PreparedData:
 def encode_for_checkpoint(checkpoint: Checkpoint, data_dir: str | Path | None, split: str = "test") -> Encoded:
     """Encode the registrations of `split` with the checkpoint's fitted encoder and cutoff.
 
-    For a checkpoint trained from a spec, `data_dir` is the folder the spec's table paths start from.
-    None picks the checkpoint's own source under `dsrsd.settings.data_root()` (`dsrsd.datasets.data_dir_for`).
+    For a checkpoint trained from a spec, `data_dir` is the folder the spec's table paths start from;
+    for ASSISTments, the skill-builder file, its folder or the data root. None picks the checkpoint's own source under `dsrsd.settings.data_root()` (`dsrsd.datasets.data_dir_for`).
     """
     if split not in SPLITS:
         raise ValueError(f"invalid split {split!r}: use one of {', '.join(SPLITS)}")
     if data_dir is None:
         data_dir = data_dir_for(checkpoint.config, data_root())
+    if dataset_of(checkpoint.config) == "assistments":
+        raw = load_assistments_for(checkpoint.config, data_dir)
+        if split != "all":
+            raw = raw.subset(assistments_split(checkpoint.config, raw) == split)
+        return checkpoint.encoder.transform(raw)
     if checkpoint.config.get("data", {}).get("dataset") == "spec":
         spec = spec_from_dict(checkpoint.config["data"]["spec"])
         raw = load_spec_table(spec, data_dir)

@@ -1,7 +1,8 @@
 """Write per-registration outcome probabilities from a checkpoint to a CSV file.
 
 A next-step checkpoint writes one row per registration and assessment, with `id_assessment` and
-`prob_pass_next`.
+`prob_pass_next`. An ASSISTments checkpoint writes one row per answer after a student's first, with
+the keys (user_id, order_id, step, problem_id, skill_id, skill) and `prob_correct_next`.
 
     python -m dsrsd.predict --checkpoint checkpoints/oulad-final-outcome --data-dir data/oulad --out predictions.csv
 """
@@ -18,6 +19,7 @@ import pandas as pd
 from dsrsd.checkpoint import CheckpointError, load_checkpoint
 from dsrsd.cli import show_warnings_plainly
 from dsrsd.data import OUTCOME_CLASSES, DataError
+from dsrsd.datasets import dataset_of
 from dsrsd.inference import predict
 from dsrsd.metrics import FINAL_OUTCOME, NEXT_STEP, at_risk_probability, pass_probability
 from dsrsd.perturb import Perturbation, parse_noise
@@ -29,8 +31,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, help="checkpoint directory (model.safetensors + config.json)")
     parser.add_argument("--data-dir",
                         help="folder holding the OULAD CSV tables; for a checkpoint trained from a spec, the folder "
-                             "the spec's table paths start from (default: the checkpoint's own source: "
-                             "$DSRSD_DATA_DIR/oulad, the generated synthetic course, or $DSRSD_DATA_DIR for a spec)")
+                             "the spec's table paths start from; for ASSISTments, the skill-builder file or its folder "
+                             "(default: the checkpoint's own source: $DSRSD_DATA_DIR/oulad, the generated synthetic "
+                             "course, or $DSRSD_DATA_DIR for a spec and ASSISTments)")
     parser.add_argument("--knockout", nargs="+", action="extend", default=[], metavar="MODALITY",
                         help="modalities to hide from the model")
     parser.add_argument("--noise", nargs="+", action="extend", default=[], metavar="MODALITY=STD",
@@ -54,12 +57,14 @@ def perturbation_from_args(args, modalities: list[str]) -> Perturbation:
     return perturbation
 
 
-def prediction_table(encoded, probabilities, task: str = FINAL_OUTCOME) -> pd.DataFrame:
+def prediction_table(encoded, probabilities, task: str = FINAL_OUTCOME, dataset: str = "oulad") -> pd.DataFrame:
     """Return the keys with the class probabilities and at-risk probability, or for the next step
-    one row per registration and assessment with `prob_pass_next`."""
+    one row per registration and assessment with `prob_pass_next` (ASSISTments: per answer, `prob_correct_next`)."""
     table = encoded.keys.copy()
     if task == NEXT_STEP:
-        table["prob_pass_next"] = pass_probability(probabilities)
+        # A correct answer is stored as the Pass class, so P(correct) is the probability to pass.
+        column = "prob_correct_next" if dataset == "assistments" else "prob_pass_next"
+        table[column] = pass_probability(probabilities)
         return table
     for index, name in enumerate(OUTCOME_CLASSES):
         table[f"prob_{name}"] = probabilities[:, index]
@@ -82,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckpointError, DataError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    table = prediction_table(encoded, probabilities, checkpoint.task)
+    table = prediction_table(encoded, probabilities, checkpoint.task, dataset_of(checkpoint.config))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)

@@ -1,8 +1,9 @@
-"""Train DSRSD-Net or a baseline on OULAD and save a checkpoint.
+"""Train DSRSD-Net or a baseline on OULAD, the synthetic course, a spec table or ASSISTments, and save a checkpoint.
 
     python -m dsrsd.train --dataset oulad --data-dir data/oulad --task final_outcome --cutoff end --out checkpoints/my-model
     python -m dsrsd.train --model single:assessments --data-dir data/oulad --out checkpoints/baselines/single-assessments
     python -m dsrsd.train --task next_step --data-dir data/oulad --out checkpoints/my-next-step-model
+    python -m dsrsd.train --dataset assistments --task next_step --fold 0 --out /tmp/assistments-model
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from tqdm import tqdm
 from dsrsd.cli import set_threads, show_warnings_plainly
 from dsrsd.config import ORTHOGONALITY_FORMS, GBDTConfig, LossConfig, ModelConfig, TrainConfig
 from dsrsd.data import BEFORE_DUE, DataError, parse_cutoff
+from dsrsd.data.assistments import (
+    BEFORE_ANSWER, FOLDS, MAX_HISTORY, assistments_data_info, find_assistments_file, prepare_assistments_data,
+)
 from dsrsd.data.spec import read_spec
 from dsrsd.data.synthetic import synthetic_course
 from dsrsd.fit import RunConfig, fit_model, save_fitted
@@ -36,15 +40,25 @@ MODEL_HELP = ("model kind: dsrsd (DSRSD-Net), single:MODALITY (one modality alon
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m dsrsd.train", description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="oulad", choices=["oulad", "synthetic"],
+    parser.add_argument("--dataset", default="oulad", choices=["oulad", "synthetic", "assistments"],
                         help="oulad reads --data-dir; synthetic generates a course with planted factors into the "
-                             "cache (default: oulad)")
-    parser.add_argument("--data-dir", help="folder holding the OULAD CSV tables (required for --dataset oulad)")
+                             "cache; assistments reads the ASSISTments 2009 skill-builder file and needs "
+                             "--task next_step (default: oulad)")
+    parser.add_argument("--data-dir", help="folder holding the OULAD CSV tables (required for --dataset oulad); for "
+                                           "--dataset assistments the skill-builder file or its folder (default: "
+                                           "found under $DSRSD_DATA_DIR)")
     parser.add_argument("--spec", help="modality spec (TOML) of a per-learner table; replaces --dataset and --data-dir, "
                                        "and reads the table relative to DSRSD_DATA_DIR")
     parser.add_argument("--learners", type=int, default=4000,
                         help="learners of the synthetic course, spread over four presentations (default: %(default)s)")
-    parser.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic course (default: %(default)s)")
+    parser.add_argument("--data-seed", type=int, default=0,
+                        help="seed of the synthetic course, or of the ASSISTments student folds (default: %(default)s)")
+    parser.add_argument("--fold", type=int, default=0,
+                        help="assistments only: the student fold that is the test set (default: %(default)s)")
+    parser.add_argument("--folds", type=int, default=FOLDS,
+                        help="assistments only: number of student folds (default: %(default)s)")
+    parser.add_argument("--max-history", type=int, default=MAX_HISTORY,
+                        help="assistments only: earlier answers each row sees, at most (default: %(default)s)")
     parser.add_argument("--task", default="final_outcome", choices=list(TASKS),
                         help="final_outcome: one row per registration, the outcome at the end of the course; "
                              "next_step: one row per registration and assessment after the first, whether the learner "
@@ -106,6 +120,24 @@ def cutoff_for_task(task: str, cutoff: str) -> str | int:
     return parse_cutoff(cutoff)
 
 
+def check_dataset_options(args: argparse.Namespace) -> None:
+    """Raise ValueError for options that do not fit `--dataset`."""
+    if args.dataset != "assistments":
+        return
+    if args.task != NEXT_STEP:
+        raise ValueError(f"invalid --task {args.task} for --dataset assistments: the ASSISTments rows predict whether "
+                         "each answer is correct from the earlier ones, so pass --task next_step")
+    if args.spec or args.train_modules:
+        raise ValueError("--spec and --train-modules do not apply to --dataset assistments, which splits by student folds")
+
+
+def prepare_assistments(args: argparse.Namespace):
+    """Load the ASSISTments file of `--data-dir` (or under DSRSD_DATA_DIR) split for `--fold`; return (data, source)."""
+    path = find_assistments_file(args.data_dir or data_root())
+    data = prepare_assistments_data(path, args.fold, args.folds, args.data_seed, args.max_history)
+    return data, assistments_data_info(data.raw, args.fold, args.folds, args.data_seed)
+
+
 def resolve_data_dir(args: argparse.Namespace) -> tuple[Path, dict]:
     """Return the folder of OULAD-format tables to train on, and what the checkpoint records about it."""
     if args.dataset == "synthetic":
@@ -154,7 +186,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
+        check_dataset_options(args)
         cutoff = cutoff_for_task(args.task, args.cutoff)
+        if args.dataset == "assistments":
+            cutoff = BEFORE_ANSWER
         device = resolve_device(args.device)
         run_config_from_args(args, None)   # rejects invalid options before the data is loaded
         started = time.perf_counter()
@@ -163,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
                              "describes one row per learner, so it trains the final outcome only")
         if args.spec and args.train_modules:
             raise ValueError("--train-modules applies to OULAD-format data; a spec keeps its own seeded split")
-        if args.spec:
+        if args.dataset == "assistments":
+            data, source = prepare_assistments(args)
+        elif args.spec:
             spec = read_spec(args.spec)
             data = prepare_spec_data(spec, data_root())
             source = {"dataset": "spec", "spec": spec.to_dict(), "spec_file": str(args.spec),
@@ -176,7 +213,11 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, ValueError) as error:
         print(f"error: {option_names(str(error))}", file=sys.stderr)
         return 2
-    if args.spec:
+    if args.dataset == "assistments":
+        stats = data.raw.stats
+        print(f"data: {len(data.encoded)} next-attempt rows of {stats.students} students in {stats.file}, test fold "
+              f"{args.fold} of {args.folds}; loaded in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    elif args.spec:
         print(f"data: {len(data.encoded)} learners of spec {args.spec}; loaded in {time.perf_counter() - started:.1f}s",
               file=sys.stderr)
     else:
@@ -186,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     print("data: modalities " + ", ".join(f"{m} ({data.encoder.state['kinds'][m]}, {size} features)"
                                         for m, size in data.encoder.input_sizes().items()), file=sys.stderr)
     present = data.encoded.present.sum(axis=0)
-    print("data: registrations with a record in each modality: " + ", ".join(
+    print("data: rows with a record in each modality: " + ", ".join(
         f"{m} {int(count):,}" for m, count in zip(data.encoded.modalities, present)), file=sys.stderr)
 
     bar = None

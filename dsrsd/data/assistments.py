@@ -37,6 +37,7 @@ FOLDS = 5
 VALIDATION_FRACTION = 0.15
 # Folder names under the data root, in the order they are searched.
 DATA_FOLDERS = ("assistments2009", "assistments2009_skillbuilder_subset")
+DOWNLOAD_URL = "https://sites.google.com/site/assistmentsdata/home/2009-2010-assistment-data"
 
 REQUIRED_COLUMNS = [
     "user_id", "order_id", "problem_id", "skill_id", "correct", "attempt_count", "ms_first_response",
@@ -46,6 +47,8 @@ ID_COLUMNS = ["user_id", "order_id", "problem_id"]
 BEHAVIOUR_COLUMNS = ["attempt_count", "hint_count", "ms_first_response", "first_action"]
 CONTEXT_COLUMNS = ["school_id", "teacher_id", "tutor_mode", "answer_type"]
 NO_SKILL = "(none)"
+# The checkpoint's cutoff: every row sees the student's answers before the one it predicts.
+BEFORE_ANSWER = "before_answer"
 
 # Labels use the outcome classes, so that every model, metric and page works unchanged.
 CORRECT_LABEL = OUTCOME_CLASSES.index("Pass")
@@ -113,23 +116,34 @@ def find_assistments_file(root: str | Path) -> Path:
     """Return the skill-builder CSV under the data root, or `root` itself when it is a file.
 
     Searches `DATA_FOLDERS` in order; a folder must contain exactly one `.csv` or `.csv.gz` file.
+    When `root` has none of those folders, `root` itself may be the folder of the file.
     """
     root = Path(root)
     if root.is_file():
         return root
     for name in DATA_FOLDERS:
         folder = root / name
-        if not folder.is_dir():
-            continue
-        files = sorted(list(folder.glob("*.csv")) + list(folder.glob("*.csv.gz")))
-        if len(files) == 1:
-            return files[0]
-        if files:
-            raise DataError(f"{folder} contains {len(files)} CSV files ({', '.join(f.name for f in files)}); "
-                            "keep only the skill-builder file there")
-        raise DataError(f"{folder} contains no .csv or .csv.gz file; put the skill-builder file there")
-    raise DataError(f"no ASSISTments folder under {root}: put the skill-builder CSV into "
-                    f"{root / DATA_FOLDERS[0]}/ (or {DATA_FOLDERS[1]}/), or set DSRSD_DATA_DIR to the folder that contains it")
+        if folder.is_dir():
+            return _only_csv(folder)
+    if root.is_dir() and _csv_files(root):
+        return _only_csv(root)
+    raise DataError(f"no ASSISTments folder under {root}: download the skill-builder CSV from {DOWNLOAD_URL} "
+                    f"(README, Getting ASSISTments 2009), put it into {root / DATA_FOLDERS[0]}/ (or "
+                    f"{DATA_FOLDERS[1]}/), and set DSRSD_DATA_DIR to {root} or to the folder that contains yours")
+
+
+def _csv_files(folder: Path) -> list[Path]:
+    return sorted(list(folder.glob("*.csv")) + list(folder.glob("*.csv.gz")))
+
+
+def _only_csv(folder: Path) -> Path:
+    files = _csv_files(folder)
+    if len(files) == 1:
+        return files[0]
+    if files:
+        raise DataError(f"{folder} contains {len(files)} CSV files ({', '.join(f.name for f in files)}); "
+                        "keep only the skill-builder file there")
+    raise DataError(f"{folder} contains no .csv or .csv.gz file; put the skill-builder file there")
 
 
 def read_skill_builder(path: str | Path) -> tuple[pd.DataFrame, str]:
