@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from dsrsd import datasets
 from dsrsd.app import state
 from dsrsd.app.context import model_ui, synthetic_banner
 from dsrsd.metrics import NEXT_STEP
@@ -33,7 +34,12 @@ elif picked is not None:
     synthetic_banner(checkpoint)
     metrics = checkpoint.config.get("metrics", {}).get("test", {})
     columns = st.columns(3)
-    if checkpoint.task == NEXT_STEP:
+    if datasets.dataset_of(checkpoint.config) == "assistments":
+        columns[0].metric("Test AUC, correct next answer", f"{metrics.get('auc', float('nan')):.3f}")
+        columns[2].metric("Cutoff", "the answers before each one")
+        st.caption(f"ASSISTments 2009, {checkpoint.config['data'].get('protocol')}. The modalities are the answer "
+                   "history, answer behaviour and class context.")
+    elif checkpoint.task == NEXT_STEP:
         columns[0].metric("Test AUC, pass next assessment", f"{metrics.get('auc', float('nan')):.3f}")
         columns[2].metric("Cutoff", "the day before each due day")
     else:

@@ -1,6 +1,7 @@
 """Students: who is at risk in a course, and which modality drives each prediction.
 
 For a next-step checkpoint: who is at risk of not passing one assessment, and each student's timeline.
+For an ASSISTments checkpoint: who is at risk of a wrong answer, and each student's timeline over their answers.
 """
 
 import numpy as np
@@ -13,6 +14,7 @@ from dsrsd.app.context import PageContext, page_context
 from dsrsd.app.sidebar import MODALITY_LABELS
 from dsrsd.app.state import student_table
 from dsrsd.attribution import STREAMS, stream_baseline
+from dsrsd.datasets import dataset_of
 from dsrsd.explain import explain_student
 from dsrsd.metrics import NEXT_STEP, at_risk_probability
 
@@ -209,8 +211,99 @@ def next_step_ui(context: PageContext) -> None:
     detail_ui(context, position, predictions)
 
 
+def latest_answers(keys: pd.DataFrame) -> np.ndarray:
+    """Return the position of each student's latest answer in `keys`, students in order of first appearance."""
+    order = np.lexsort((keys["step"].to_numpy(), keys["user_id"].to_numpy()))
+    users = keys["user_id"].to_numpy()[order]
+    last = np.append(users[1:] != users[:-1], True)
+    return order[last]
+
+
+def answer_table_ui(table: pd.DataFrame) -> None:
+    ranked = table.sort_values("at_risk", ascending=False)[["user_id", "at_risk", "band", "answers", "skill", "recorded"]]
+    st.dataframe(
+        ranked.style.apply(lambda column: [f"background-color: {figures.band_colour(b)}33" for b in column], subset=["band"]),
+        hide_index=True, height=420,
+        column_config={
+            "user_id": st.column_config.NumberColumn("Student", format="%d"),
+            "at_risk": st.column_config.ProgressColumn("P(wrong), latest answer", min_value=0.0, max_value=1.0,
+                                                       format="%.2f"),
+            "band": "Risk band",
+            "answers": st.column_config.NumberColumn("Answers", format="%d"),
+            "skill": "Skill of the latest answer",
+            "recorded": "Latest answer was",
+        },
+    )
+
+
+def next_attempt_ui(context: PageContext) -> None:
+    """Each student's risk of a wrong latest answer, then one student's timeline over every answer."""
+    axis = timeline.ANSWER_STEPS
+    encoded = context.cohorts.encoded
+    keys = encoded.keys.iloc[context.rows].reset_index(drop=True)
+    predictions = context.predictions()
+    clean = context.predictions(perturbed=False)
+    latest = latest_answers(keys)
+    table = pd.DataFrame({
+        "user_id": keys["user_id"].to_numpy()[latest],
+        "at_risk": at_risk_probability(predictions.probabilities[latest]),
+        "answers": keys["step"].to_numpy()[latest],
+        "skill": keys["skill"].to_numpy()[latest],
+        "recorded": timeline.result_names(encoded.labels[context.rows[latest]], axis),
+    })
+    table["band"] = [figures.risk_band(p) for p in table["at_risk"]]
+
+    st.subheader(f"{context.course}: {len(table)} students")
+    st.caption("At-risk probability here is the probability that the student's latest answer in the file is wrong, "
+               "predicted from the earlier answers only. These students are the test fold: the model never trained "
+               "on them.")
+    band_counts_ui(table)
+    answer_table_ui(table)
+    if not len(table):
+        return
+    clean_risk = at_risk_probability(clean.probabilities[latest])
+    order = np.argsort(-clean_risk, kind="stable")
+    labels = {int(table["user_id"].iloc[i]): f"{table['user_id'].iloc[i]}  (P(wrong) {clean_risk[i]:.2f} on the latest "
+              "answer, without what-if)" for i in order}
+    student = st.selectbox("Student", list(labels), format_func=labels.get, key="students.answer_student")
+
+    steps = timeline.learner_steps(keys, student)
+    perturbation = context.selection.perturbation
+    history = timeline.learner_timeline(context.checkpoint.model, encoded.subset(context.rows[steps]),
+                                        clean.probabilities[steps], predictions.probabilities[steps], perturbation)
+    st.subheader(f"Timeline of student {student}")
+    left, right = st.columns(2)
+    left.plotly_chart(timeline.probability_figure(history, not perturbation.is_identity), key="students.timeline")
+    right.plotly_chart(timeline.attribution_figure(history), key="students.timeline_attribution")
+    right.caption("Each bar is a modality's exact Shapley value at that answer: how much seeing the modality moves "
+                  "P(correct) compared with the model not seeing it. The what-if applies to every answer.")
+    st.dataframe(timeline.timeline_table(history), hide_index=True, column_config={
+        "step": st.column_config.NumberColumn("Answer", format="%d"),
+        "problem_id": st.column_config.NumberColumn("Problem", format="%d"),
+        "skill": "Skill",
+        "recorded": "Recorded answer",
+        "p_pass": st.column_config.NumberColumn("P(correct)", format="%.2f"),
+        "p_pass_clean": st.column_config.NumberColumn("P(correct) without what-if", format="%.2f"),
+        **{name: st.column_config.NumberColumn(f"{name} (points)", format="%+.2f")
+           for name in figures.labelled(encoded.modalities)},
+    })
+
+    numbers = [int(step) for step in keys["step"].to_numpy()[steps]]
+    chosen = st.selectbox("Answer to explain", numbers, index=len(numbers) - 1, key=f"students.answer.{student}",
+                          help="Each prediction uses only the student's earlier answers")
+    position = int(steps[numbers.index(chosen)])
+    st.subheader(f"Step detail: answer {chosen} ({keys['skill'].iloc[position]})")
+    risk = at_risk_probability(predictions.probabilities[position:position + 1])[0]
+    what_if = "" if perturbation.is_identity else " under the what-if"
+    st.markdown(f"Probability of a wrong answer **{risk:.2f}** ({figures.risk_band(risk)} risk){what_if}; recorded: "
+                f"{history.results[numbers.index(chosen)].lower()}.")
+    detail_ui(context, position, predictions)
+
+
 context = page_context()
-if context.checkpoint.task == NEXT_STEP:
+if dataset_of(context.checkpoint.config) == "assistments":
+    next_attempt_ui(context)
+elif context.checkpoint.task == NEXT_STEP:
     next_step_ui(context)
 else:
     final_outcome_ui(context)

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from dsrsd import datasets
 from dsrsd.app import figures, maps as app_maps
 from dsrsd.app.context import page_context
 from dsrsd.app.sidebar import MODALITY_LABELS, persistent_key, remember
@@ -78,6 +79,11 @@ def missing_ui(view: app_maps.MapView, knockout: tuple) -> None:
 
 
 context = page_context()
+if datasets.dataset_of(context.checkpoint.config) == "assistments":
+    st.info("The maps place one point per learner and modality, coloured by course and outcome. An ASSISTments "
+            "checkpoint has one row per answer and no courses, so this page does not apply to it; the Students, "
+            "Covariance and Gates pages do.")
+    st.stop()
 cohort, colour, shared_stream = choices_ui(context)
 rows = course_rows(context.cohorts, cohort)
 if len(rows) < MIN_POINTS:

@@ -53,7 +53,12 @@ st.subheader("One learner")
 risk = at_risk_probability(clean.probabilities)
 order = np.argsort(-risk)
 keys = context.cohorts.encoded.keys.iloc[context.rows]
-labels = {int(i): f"{keys['id_student'].iloc[i]}  (at-risk {risk[i]:.2f})" for i in order}
+if "user_id" in keys.columns:
+    # ASSISTments rows are answers: name each by its student and answer number.
+    names = [f"{user}, answer {step}" for user, step in zip(keys["user_id"], keys["step"])]
+else:
+    names = [str(student) for student in keys["id_student"]]
+labels = {int(i): f"{names[i]}  (at-risk {risk[i]:.2f})" for i in order}
 position = st.selectbox("Student", list(labels), format_func=labels.get, key="gates.student")
 series = {"clean": clean.gates[position]}
 if what_if is not None:

@@ -68,5 +68,10 @@ def page_context() -> PageContext:
     except DataError as error:
         st.error(f"The data in `{data_dir}` cannot be used with this checkpoint: {error}")
         st.stop()
-    course = course_ui(cohorts.courses)
+    if datasets.dataset_of(checkpoint.config) == "assistments":
+        course = course_ui(cohorts.courses, "Students (test fold)",
+                           "The test fold's students, all of them or those of one teacher: the teacher of most of "
+                           "a student's answers")
+    else:
+        course = course_ui(cohorts.courses)
     return PageContext(selection, checkpoint, cohorts, course, state.course_rows(cohorts, course), data_dir)

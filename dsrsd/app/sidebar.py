@@ -12,6 +12,7 @@ from pathlib import Path
 import streamlit as st
 import torch
 
+from dsrsd.app import first_use
 from dsrsd.checkpoint import CheckpointError, list_checkpoints
 from dsrsd.perturb import Perturbation
 from dsrsd.datasets import default_checkpoint
@@ -28,7 +29,8 @@ class ModalityLabels(dict):
         return self[name]
 
 
-MODALITY_LABELS = ModalityLabels(profile="Profile", assessments="Assessment history", engagement="Platform engagement")
+MODALITY_LABELS = ModalityLabels(profile="Profile", assessments="Assessment history", engagement="Platform engagement",
+                                 history="Answer history", behaviour="Answer behaviour", context="Class context")
 MAX_NOISE = 3.0
 
 
@@ -70,12 +72,17 @@ def resolved_device(choice: str) -> str:
 
 
 def available_checkpoints() -> list[str]:
-    """Return the shipped checkpoints, then those uploaded in the app (`uploaded_checkpoints_dir`)."""
-    return [str(path) for path in list_checkpoints(CHECKPOINTS_DIR) + list_checkpoints(uploaded_checkpoints_dir())]
+    """Return the shipped checkpoints, those uploaded in the app (`uploaded_checkpoints_dir`), then the
+    ASSISTments checkpoint trained on first use when its data is under the data root."""
+    paths = [str(path) for path in list_checkpoints(CHECKPOINTS_DIR) + list_checkpoints(uploaded_checkpoints_dir())]
+    entry = first_use.first_use_entry()
+    return paths + ([entry.path] if entry is not None else [])
 
 
 def checkpoint_label(path: str) -> str:
     folder = Path(path)
+    if first_use.is_first_use_path(path):
+        return first_use.ENTRY_LABEL
     return f"{folder.name} (uploaded)" if folder.parent == uploaded_checkpoints_dir() else folder.name
 
 
@@ -89,6 +96,11 @@ def checkpoint_ui() -> tuple[str, str] | None:
     key = persistent_key("checkpoint", default_checkpoint(paths, data_root()), paths)
     path = st.sidebar.selectbox("Checkpoint", paths, key=key, format_func=checkpoint_label,
                                 on_change=remember, args=("checkpoint",))
+    if first_use.is_first_use_path(path):
+        entry = first_use.first_use_entry()
+        first_use.settings_caption(entry)
+        if not first_use.ensure_trained_ui(entry):
+            return None
     key = persistent_key("device", "auto", device_options())
     device = st.sidebar.selectbox("Device", device_options(), key=key, on_change=remember, args=("device",),
                                   help="auto uses a CUDA GPU when one is available")
@@ -113,12 +125,13 @@ def what_if_ui(modalities: list[str]) -> Perturbation:
     return Perturbation(knockout=tuple(knockout), noise=noise, seed=0)
 
 
-def course_ui(courses: list[str]) -> str:
+COURSE_LABEL = "Course (module and presentation)"
+COURSE_HELP = "2014J presentations are the held-out test set; the others were used for training"
+
+
+def course_ui(courses: list[str], label: str = COURSE_LABEL, help: str = COURSE_HELP) -> str:
     key = persistent_key("course", courses[0], courses)
-    return st.sidebar.selectbox(
-        "Course (module and presentation)", courses, key=key, on_change=remember, args=("course",),
-        help="2014J presentations are the held-out test set; the others were used for training",
-    )
+    return st.sidebar.selectbox(label, courses, key=key, on_change=remember, args=("course",), help=help)
 
 
 def sidebar_ui(modalities_of, what_if: bool = True) -> Selection | None:

@@ -70,7 +70,7 @@ def cached_checkpoint(path: str, device: str) -> Checkpoint:
     return checkpoint
 
 
-@st.cache_resource(show_spinner="Loading and encoding OULAD...")
+@st.cache_resource(show_spinner="Loading and encoding the data...")
 def cached_cohorts(checkpoint_path: str, device: str, data_dir: str) -> Cohorts:
     return build_cohorts(cached_checkpoint(checkpoint_path, device), data_dir)
 

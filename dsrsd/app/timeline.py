@@ -1,8 +1,10 @@
-"""One learner's next-step timeline: the predicted probability to pass each assessment and what drives it.
+"""One learner's next-step timeline: the predicted probability to pass each step and what drives it.
 
-A next-step checkpoint has one row per registration and assessment. Each row is predicted from what
-was known the day before that assessment's due day, so the timeline shows how the prediction changes
-as the course goes on. The what-if acts on every step at once.
+An OULAD next-step checkpoint has one row per registration and assessment, each predicted from what
+was known the day before that assessment's due day. An ASSISTments checkpoint has one row per answer
+after a student's first, each predicted from the earlier answers. Either way the timeline shows how the
+prediction changes step by step; `StepAxis` names and labels the steps of each kind. The what-if acts
+on every step at once.
 """
 
 from __future__ import annotations
@@ -23,9 +25,41 @@ PASSED_LABEL, NOT_PASSED_LABEL = "Passed", "Not passed"
 PASSED_INDEX = OUTCOME_CLASSES.index("Pass")
 
 
-def result_names(labels: np.ndarray) -> list[str]:
-    """Name each next-step label: passed (submitted with a score of at least 40) or not."""
-    return [PASSED_LABEL if label == PASSED_INDEX else NOT_PASSED_LABEL for label in labels]
+@dataclass(frozen=True)
+class StepAxis:
+    """How one kind of next-step rows is named and drawn on a timeline."""
+
+    student_column: str
+    order_column: str
+    axis_title: str
+    outcome: str                 # what P(...) is the probability of: "pass" or "correct"
+    positive: str                # recorded result names of the Pass and the Fail label
+    negative: str
+
+    def x_values(self, keys: pd.DataFrame) -> list:
+        if self.order_column == "due_day":
+            return [f"day {int(day)}" for day in keys["due_day"]]
+        return [int(step) for step in keys["step"]]
+
+    def hover(self, keys: pd.DataFrame) -> list[str]:
+        if self.order_column == "due_day":
+            return [f"assessment {int(a)}" for a in keys["id_assessment"]]
+        return [f"answer {int(step)}, skill {skill}<br>problem {int(problem)}"
+                for step, skill, problem in zip(keys["step"], keys["skill"], keys["problem_id"])]
+
+
+ASSESSMENT_STEPS = StepAxis("id_student", "due_day", "assessment due", "pass", PASSED_LABEL, NOT_PASSED_LABEL)
+ANSWER_STEPS = StepAxis("user_id", "step", "answer number", "correct", "Correct", "Incorrect")
+
+
+def step_axis(keys: pd.DataFrame) -> StepAxis:
+    """Return the axis of these keys: OULAD assessments, or ASSISTments answers (keys with `user_id`)."""
+    return ANSWER_STEPS if "user_id" in keys.columns else ASSESSMENT_STEPS
+
+
+def result_names(labels: np.ndarray, axis: StepAxis = ASSESSMENT_STEPS) -> list[str]:
+    """Name each next-step label: passed (an OULAD submission scored at least 40) or not; correct or not."""
+    return [axis.positive if label == PASSED_INDEX else axis.negative for label in labels]
 
 
 def course_assessments(keys: pd.DataFrame) -> pd.DataFrame:
@@ -39,7 +73,7 @@ def assessment_label(assessment: pd.Series) -> str:
 
 def learner_steps(keys: pd.DataFrame, student: int) -> np.ndarray:
     """Return the positions in `keys` of one learner's rows, in step order."""
-    positions = np.flatnonzero((keys["id_student"] == student).to_numpy())
+    positions = np.flatnonzero((keys[step_axis(keys).student_column] == student).to_numpy())
     return positions[np.argsort(keys["step"].to_numpy()[positions], kind="stable")]
 
 
@@ -53,6 +87,7 @@ class Timeline:
     perturbed: np.ndarray       # P(pass) under the what-if
     contributions: np.ndarray   # steps x M Shapley values of P(pass) under the what-if
     modalities: list[str]
+    axis: StepAxis = ASSESSMENT_STEPS
 
 
 def learner_timeline(model, steps: Encoded, clean_probabilities: np.ndarray, perturbed_probabilities: np.ndarray,
@@ -65,59 +100,65 @@ def learner_timeline(model, steps: Encoded, clean_probabilities: np.ndarray, per
     """
     # Shapley values of the at-risk probability, negated: P(pass) = 1 - P(at risk).
     attribution = modality_shapley(model, steps, np.arange(len(steps)), perturbation)
+    axis = step_axis(steps.keys)
     return Timeline(
         keys=steps.keys,
-        results=result_names(steps.labels),
+        results=result_names(steps.labels, axis),
         clean=pass_probability(clean_probabilities),
         perturbed=pass_probability(perturbed_probabilities),
         contributions=-attribution.values,
         modalities=list(steps.modalities),
+        axis=axis,
     )
 
 
-def step_labels(keys: pd.DataFrame) -> list[str]:
-    return [f"day {int(day)}" for day in keys["due_day"]]
-
-
 def probability_figure(timeline: Timeline, what_if: bool) -> go.Figure:
-    """Line chart of P(pass) per step, with the recorded result as marker colour."""
-    labels = step_labels(timeline.keys)
+    """Line chart of P(pass) or P(correct) per step, with the recorded result as marker colour."""
+    axis = timeline.axis
+    labels = axis.x_values(timeline.keys)
     figure = go.Figure()
     if what_if:
         figure.add_trace(go.Scatter(x=labels, y=timeline.clean, name="without what-if", mode="lines",
                                     line=dict(color="#999999", dash="dash")))
-    colours = ["#2ca02c" if result == PASSED_LABEL else "#d62728" for result in timeline.results]
-    hover = [f"assessment {int(a)}<br>recorded: {r}" for a, r in zip(timeline.keys["id_assessment"], timeline.results)]
+    colours = ["#2ca02c" if result == axis.positive else "#d62728" for result in timeline.results]
+    hover = [f"{text}<br>recorded: {r}" for text, r in zip(axis.hover(timeline.keys), timeline.results)]
     figure.add_trace(go.Scatter(
         x=labels, y=timeline.perturbed, name="under the what-if" if what_if else "predicted", mode="lines+markers",
         line=dict(color="#1f77b4"), marker=dict(color=colours, size=11, line=dict(color="#333333", width=1)),
-        hovertext=hover, hovertemplate="%{x}: P(pass) %{y:.2f}<br>%{hovertext}<extra></extra>",
+        hovertext=hover, hovertemplate=f"%{{x}}: P({axis.outcome}) %{{y:.2f}}<br>%{{hovertext}}<extra></extra>",
     ))
     figure.add_hline(y=0.5, line=dict(color="#bbbbbb", width=1))
-    figure.update_layout(title="Probability to pass each assessment (marker: recorded result, green passed, red not)",
-                         yaxis=dict(range=[0, 1.05], title="P(pass)"), xaxis=dict(title="assessment due"),
+    step = "assessment" if axis is ASSESSMENT_STEPS else "answer"
+    figure.update_layout(title=f"Probability of {axis.outcome} on each {step} (marker: recorded result, green "
+                               f"{axis.positive.lower()}, red not)",
+                         yaxis=dict(range=[0, 1.05], title=f"P({axis.outcome})"), xaxis=dict(title=axis.axis_title),
                          height=340, margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.25))
     return figure
 
 
 def attribution_figure(timeline: Timeline) -> go.Figure:
     """Grouped bars of each modality's Shapley value of P(pass) per step, in percentage points."""
-    labels = step_labels(timeline.keys)
+    axis = timeline.axis
+    labels = axis.x_values(timeline.keys)
+    hover = axis.hover(timeline.keys)
     figure = go.Figure()
     for index, name in enumerate(labelled(timeline.modalities)):
-        figure.add_trace(go.Bar(x=labels, y=timeline.contributions[:, index] * 100, name=name,
+        figure.add_trace(go.Bar(x=labels, y=timeline.contributions[:, index] * 100, name=name, hovertext=hover,
                                 marker_color=MODALITY_COLOURS[index % len(MODALITY_COLOURS)]))
-    figure.update_layout(barmode="group", title="Shapley value per modality and step (percentage points of P(pass))",
-                         yaxis=dict(title="percentage points"), xaxis=dict(title="assessment due"), height=340,
+    figure.update_layout(barmode="group",
+                         title=f"Shapley value per modality and step (percentage points of P({axis.outcome}))",
+                         yaxis=dict(title="percentage points"), xaxis=dict(title=axis.axis_title), height=340,
                          margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.25))
     return figure
 
 
 def timeline_table(timeline: Timeline) -> pd.DataFrame:
-    """Return one row per step: assessment, due day, recorded result, P(pass) and each modality's value."""
+    """Return one row per step: assessment and due day (or answer number, problem and skill), recorded
+    result, P(pass) and each modality's value."""
+    columns = (["id_assessment", "due_day"] if timeline.axis is ASSESSMENT_STEPS
+               else ["step", "problem_id", "skill"])
     table = pd.DataFrame({
-        "id_assessment": timeline.keys["id_assessment"].to_numpy(),
-        "due_day": timeline.keys["due_day"].to_numpy(),
+        **{column: timeline.keys[column].to_numpy() for column in columns},
         "recorded": timeline.results,
         "p_pass": timeline.perturbed,
         "p_pass_clean": timeline.clean,
