@@ -1,6 +1,6 @@
 """Shared fixtures: the real OULAD folder, tables built once per session, and small stand-ins.
 
-Tests that need the real data take the `oulad_dir` fixture. It reads `DSRSD_DATA_DIR`, the folder
+Tests that need the real data take the `oulad_dir` or `assistments_file` fixture. It reads `DSRSD_DATA_DIR`, the folder
 that contains `oulad/`. When that variable is unset those tests skip, unless `DSRSD_REQUIRE_DATA=1`
 is set, in which case they fail.
 """
@@ -22,6 +22,7 @@ from dsrsd.data.oulad import ASSESSMENT_FEATURES, PROFILE_CATEGORICAL, PROFILE_N
 
 # The presentation kept in the small copy of the data folder. With 383 registrations it is the smallest.
 MINI_MODULE, MINI_PRESENTATION = "AAA", "2013J"
+ASSISTMENTS_SUBSET_FOLDER = "assistments2009_skillbuilder_subset"
 PER_REGISTRATION_TABLES = [
     "studentInfo", "studentRegistration",
     "derived/vle_clicks_by_group_per_registration", "derived/vle_precourse_clicks_per_registration",
@@ -75,6 +76,31 @@ def oulad_dir() -> Path:
     if not path.is_dir():
         pytest.fail(f"DSRSD_DATA_DIR={root} has no oulad/ folder; unpack the OULAD tables into {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def assistments_file() -> Path:
+    """Return the two-skill subset file, or skip (fail with `DSRSD_REQUIRE_DATA=1`).
+
+    The tests check counts of the subset, so they read `$DSRSD_DATA_DIR/assistments2009_skillbuilder_subset/`
+    only. A data folder with OULAD alone skips them too.
+    """
+    root = os.environ.get("DSRSD_DATA_DIR")
+    folder = Path(root).expanduser() / ASSISTMENTS_SUBSET_FOLDER if root else None
+    if folder is None or not folder.is_dir():
+        message = (f"DSRSD_DATA_DIR is not set or has no {ASSISTMENTS_SUBSET_FOLDER}/ folder, so the ASSISTments tests skip; "
+                   f"set it to the folder that contains {ASSISTMENTS_SUBSET_FOLDER}/")
+        if os.environ.get("DSRSD_REQUIRE_DATA") == "1":
+            pytest.fail(f"{message} (DSRSD_REQUIRE_DATA=1 turns this skip into a failure)")
+        pytest.skip(message)
+    return _only_csv(folder)
+
+
+def _only_csv(folder: Path) -> Path:
+    files = sorted(folder.glob("*.csv.gz")) + sorted(folder.glob("*.csv"))
+    if len(files) != 1:
+        pytest.fail(f"{folder} must contain exactly one CSV file, the two-skill subset; it contains {len(files)}")
+    return files[0]
 
 
 @pytest.fixture(scope="session")

@@ -25,41 +25,16 @@ from dsrsd.data.assistments_encoding import HISTORY_FEATURES, AssistmentsEncoder
 from dsrsd.data.spec_encoding import encoder_from_state
 from dsrsd.inference import predict
 from dsrsd.training import train_model
+from tests.conftest import ASSISTMENTS_SUBSET_FOLDER
 
-SUBSET_FOLDER = "assistments2009_skillbuilder_subset"
 # Some schools and teachers of the two-skill file have test students only; their warning is expected.
 pytestmark = pytest.mark.filterwarnings("ignore:column .* categories unseen in training")
 
 
 @pytest.fixture(scope="session")
-def subset_file() -> Path:
-    """Return the two-skill subset file, or skip (fail with `DSRSD_REQUIRE_DATA=1`).
-
-    The tests check counts of the subset, so they read `$DSRSD_DATA_DIR/assistments2009_skillbuilder_subset/`
-    only. A data folder with OULAD alone skips them too.
-    """
-    root = os.environ.get("DSRSD_DATA_DIR")
-    folder = Path(root).expanduser() / SUBSET_FOLDER if root else None
-    if folder is None or not folder.is_dir():
-        message = (f"DSRSD_DATA_DIR is not set or has no {SUBSET_FOLDER}/ folder, so the ASSISTments tests skip; "
-                   f"set it to the folder that contains {SUBSET_FOLDER}/")
-        if os.environ.get("DSRSD_REQUIRE_DATA") == "1":
-            pytest.fail(f"{message} (DSRSD_REQUIRE_DATA=1 turns this skip into a failure)")
-        pytest.skip(message)
-    return _only_csv(folder)
-
-
-def _only_csv(folder: Path) -> Path:
-    files = sorted(folder.glob("*.csv.gz")) + sorted(folder.glob("*.csv"))
-    if len(files) != 1:
-        pytest.fail(f"{folder} must contain exactly one CSV file, the two-skill subset; it contains {len(files)}")
-    return files[0]
-
-
-@pytest.fixture(scope="session")
-def subset_frame(subset_file) -> pd.DataFrame:
+def subset_frame(assistments_file) -> pd.DataFrame:
     """The subset as read by pandas. The session shares it, so copy it before changing anything."""
-    return pd.read_csv(subset_file)
+    return pd.read_csv(assistments_file)
 
 
 def question(user, order, correct, problem=100, skill=1, attempts=1, hints=0, ms=20000, action=0, **extra) -> dict:
@@ -207,7 +182,7 @@ def test_utf8_file_reads_without_warning(tmp_path, recwarn):
 
 
 def test_find_file_in_either_folder(tmp_path):
-    for name in ["assistments2009", SUBSET_FOLDER]:
+    for name in ["assistments2009", ASSISTMENTS_SUBSET_FOLDER]:
         root = tmp_path / name.replace("/", "_") / "root"
         (root / name).mkdir(parents=True)
         target = write(toy_rows(), root / name / "skill_builder_data.csv")
@@ -310,8 +285,8 @@ def write_frame(frame: pd.DataFrame, path: Path) -> Path:
 # Folds
 
 
-def test_folds_partition_students(subset_file):
-    raw = load_assistments(subset_file)
+def test_folds_partition_students(assistments_file):
+    raw = load_assistments(assistments_file)
     users = raw.users()
     students = np.unique(users)
     assignment = student_folds(users)
@@ -335,14 +310,14 @@ def test_folds_partition_students(subset_file):
     np.testing.assert_array_equal(np.sort(joined), students)
 
 
-def test_folds_seeded(subset_file):
-    raw = load_assistments(subset_file)
+def test_folds_seeded(assistments_file):
+    raw = load_assistments(assistments_file)
     np.testing.assert_array_equal(fold_split(raw, 2, seed=4), fold_split(raw, 2, seed=4))
     assert (fold_split(raw, 2, seed=4) != fold_split(raw, 2, seed=5)).any()
 
 
-def test_invalid_fold_raises(subset_file):
-    raw = load_assistments(subset_file)
+def test_invalid_fold_raises(assistments_file):
+    raw = load_assistments(assistments_file)
     with pytest.raises(ValueError, match=r"invalid fold 5: use 0 to 4"):
         fold_split(raw, 5)
 
@@ -350,8 +325,8 @@ def test_invalid_fold_raises(subset_file):
 # The real subset
 
 
-def test_subset_counts_match_source(subset_file, subset_frame):
-    raw = load_assistments(subset_file)
+def test_subset_counts_match_source(assistments_file, subset_frame):
+    raw = load_assistments(assistments_file)
     stats = raw.stats
     assert stats.rows_read == 10_791
     assert stats.duplicate_rows == 0
@@ -394,8 +369,8 @@ def test_duplicate_rows_change_nothing(subset_frame, tmp_path):
     assert reference_auc(after) == auc
 
 
-def test_encoder_fitted_on_training_students(subset_file):
-    raw = load_assistments(subset_file)
+def test_encoder_fitted_on_training_students(assistments_file):
+    raw = load_assistments(assistments_file)
     split = fold_split(raw, 0)
     encoder = AssistmentsEncoder.fit(raw.subset(split == "train"))
     train_users = set(np.unique(raw.users()[split == "train"]).tolist())
@@ -405,8 +380,8 @@ def test_encoder_fitted_on_training_students(subset_file):
     assert set(encoder.state["context_categories"]["school_id"]) == set(attempts["school_id"])
 
 
-def test_encoder_state_round_trips(subset_file):
-    prepared = prepare_assistments_data(subset_file, 3)
+def test_encoder_state_round_trips(assistments_file):
+    prepared = prepare_assistments_data(assistments_file, 3)
     rebuilt = encoder_from_state(json.loads(json.dumps(prepared.encoder.state)))
     assert isinstance(rebuilt, AssistmentsEncoder)
     again = rebuilt.transform(prepared.raw)
