@@ -39,7 +39,11 @@ _TRAINING_LOCK = threading.Lock()
 
 @dataclass(frozen=True)
 class FirstUseSettings:
-    """Settings of the first-use model: small enough to train in well under a minute on 2 CPU cores."""
+    """Settings of the first-use model: small enough to train in well under a minute on 2 CPU cores.
+
+    NOTE: timed on the two-skill file only (benchmarks/bench_first_use.py). The full skill-builder file
+    has many times more rows, and its first use takes correspondingly longer.
+    """
 
     fold: int = 0
     folds: int = FOLDS

@@ -29,8 +29,7 @@ class ModalityLabels(dict):
         return self[name]
 
 
-MODALITY_LABELS = ModalityLabels(profile="Profile", assessments="Assessment history", engagement="Platform engagement",
-                                 history="Answer history", behaviour="Answer behaviour", context="Class context")
+MODALITY_LABELS = ModalityLabels(profile="Profile", assessments="Assessment history", engagement="Platform engagement")
 MAX_NOISE = 3.0
 
 

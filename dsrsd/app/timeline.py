@@ -35,6 +35,7 @@ class StepAxis:
     outcome: str                 # what P(...) is the probability of: "pass" or "correct"
     positive: str                # recorded result names of the Pass and the Fail label
     negative: str
+    chart_title: str
 
     def x_values(self, keys: pd.DataFrame) -> list:
         if self.order_column == "due_day":
@@ -48,8 +49,10 @@ class StepAxis:
                 for step, skill, problem in zip(keys["step"], keys["skill"], keys["problem_id"])]
 
 
-ASSESSMENT_STEPS = StepAxis("id_student", "due_day", "assessment due", "pass", PASSED_LABEL, NOT_PASSED_LABEL)
-ANSWER_STEPS = StepAxis("user_id", "step", "answer number", "correct", "Correct", "Incorrect")
+ASSESSMENT_STEPS = StepAxis("id_student", "due_day", "assessment due", "pass", PASSED_LABEL, NOT_PASSED_LABEL,
+                            "Probability to pass each assessment (marker: recorded result, green passed, red not)")
+ANSWER_STEPS = StepAxis("user_id", "step", "answer number", "correct", "Correct", "Incorrect",
+                        "Probability of a correct answer at each step (marker: recorded answer, green correct, red not)")
 
 
 def step_axis(keys: pd.DataFrame) -> StepAxis:
@@ -128,9 +131,7 @@ def probability_figure(timeline: Timeline, what_if: bool) -> go.Figure:
         hovertext=hover, hovertemplate=f"%{{x}}: P({axis.outcome}) %{{y:.2f}}<br>%{{hovertext}}<extra></extra>",
     ))
     figure.add_hline(y=0.5, line=dict(color="#bbbbbb", width=1))
-    step = "assessment" if axis is ASSESSMENT_STEPS else "answer"
-    figure.update_layout(title=f"Probability of {axis.outcome} on each {step} (marker: recorded result, green "
-                               f"{axis.positive.lower()}, red not)",
+    figure.update_layout(title=axis.chart_title,
                          yaxis=dict(range=[0, 1.05], title=f"P({axis.outcome})"), xaxis=dict(title=axis.axis_title),
                          height=340, margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.25))
     return figure

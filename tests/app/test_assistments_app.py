@@ -53,12 +53,12 @@ def test_students_timeline_what_if(data_root):
     clean = timeline_table(app)
     assert (clean["step"].diff().dropna() > 0).all()
     np.testing.assert_allclose(clean["p_pass"], clean["p_pass_clean"])
-    assert clean["Answer behaviour"].abs().max() > 0
+    assert clean["Behaviour"].abs().max() > 0
 
     toggles = {toggle.label: toggle for toggle in app.sidebar.toggle}
     sliders = {slider.label: slider for slider in app.sidebar.slider}
-    toggles["Knock out answer behaviour"].set_value(True)
-    sliders["Noise on answer history (std)"].set_value(1.0)
+    toggles["Knock out behaviour"].set_value(True)
+    sliders["Noise on history (std)"].set_value(1.0)
     app.run()
     assert not app.exception, [item.value for item in app.exception]
     perturbed = timeline_table(app)
@@ -67,11 +67,11 @@ def test_students_timeline_what_if(data_root):
     assert (perturbed["p_pass"] - clean["p_pass"]).abs().max() > 1e-3
     # In percentage points; coalitions that differ only in a knocked-out modality run in different batches,
     # so float32 rounding leaves about 1e-6.
-    assert perturbed["Answer behaviour"].abs().max() < 1e-4
-    assert perturbed["Answer history"].abs().max() > 1e-2
-    assert "Answer behaviour: knocked out (what-if)" in [item.value for item in app.caption]
+    assert perturbed["Behaviour"].abs().max() < 1e-4
+    assert perturbed["History"].abs().max() > 1e-2
+    assert "Behaviour: knocked out (what-if)" in [item.value for item in app.caption]
     specs = [chart.proto.spec for chart in app.get("plotly_chart")]
-    timeline_chart = next(spec for spec in specs if "Probability of correct on each answer" in spec)
+    timeline_chart = next(spec for spec in specs if "Probability of a correct answer at each step" in spec)
     assert "without what-if" in timeline_chart
     assert "skill" in timeline_chart
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dsrsd.app.first_use import ENTRY_LABEL
 from dsrsd.checkpoint import list_checkpoints
 from dsrsd.settings import CHECKPOINTS_DIR
 
@@ -24,6 +25,12 @@ def upload_dir(tmp_path, monkeypatch) -> Path:
     path = tmp_path / "uploads"
     monkeypatch.setenv("DSRSD_UPLOAD_DIR", str(path))
     return path
+
+
+def listed(picker) -> list[str]:
+    """Return the sidebar's checkpoint options without the ASSISTments first-use entry, which is listed
+    whenever its data is under DSRSD_DATA_DIR."""
+    return [option for option in picker.options if option != ENTRY_LABEL]
 
 
 def checkpoint_zip(weights: bytes | None = None) -> bytes:
@@ -55,7 +62,7 @@ def test_upload_listed_in_sidebar(upload_dir):
     app = upload(model_card(), "retrained.zip", checkpoint_zip())
     assert any("Added retrained" in item.value for item in app.success)
     checkpoint = app.sidebar.selectbox[0]
-    assert checkpoint.options == SHIPPED_NAMES + ["retrained (uploaded)"]
+    assert listed(checkpoint) == SHIPPED_NAMES + ["retrained (uploaded)"]
     assert (upload_dir / "retrained" / "model.safetensors").read_bytes() == (SHIPPED / "model.safetensors").read_bytes()
 
     checkpoint.set_value(str(upload_dir / "retrained")).run()
@@ -70,7 +77,7 @@ def test_bad_upload_shows_error(upload_dir):
     errors = " ".join(item.value for item in app.error)
     assert "The checkpoint was not added" in errors
     assert "is a pickle or torch.save archive" in errors
-    assert app.sidebar.selectbox[0].options == SHIPPED_NAMES
+    assert listed(app.sidebar.selectbox[0]) == SHIPPED_NAMES
     assert app.subheader[0].value == shown
     assert not upload_dir.exists() or list(upload_dir.iterdir()) == []
 
@@ -78,7 +85,7 @@ def test_bad_upload_shows_error(upload_dir):
 def test_shipped_name_not_shadowed(upload_dir):
     app = upload(model_card(), "oulad-final-outcome.zip", checkpoint_zip())
     assert any("'oulad-final-outcome' already exists" in item.value for item in app.error)
-    assert app.sidebar.selectbox[0].options == SHIPPED_NAMES
+    assert listed(app.sidebar.selectbox[0]) == SHIPPED_NAMES
 
 
 @pytest.mark.parametrize("damage", ["truncated", "empty", "empty config", "future version"])
@@ -101,7 +108,7 @@ def test_damaged_checkpoint_keeps_app_running(upload_dir, damage):
     errors = " ".join(item.value for item in app.error)
     assert "This checkpoint cannot be loaded" in errors
     assert "Pick another one in the sidebar" in errors
-    assert app.sidebar.selectbox[0].options == SHIPPED_NAMES + ["damaged (uploaded)"]
+    assert listed(app.sidebar.selectbox[0]) == SHIPPED_NAMES + ["damaged (uploaded)"]
 
     app.sidebar.selectbox[0].set_value(str(SHIPPED)).run()
     assert not app.exception
