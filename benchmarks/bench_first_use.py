@@ -12,11 +12,16 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 import warnings
+from pathlib import Path
 
 import torch
+
+# Run as a script, only benchmarks/ is on sys.path; the package is one folder up.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def main() -> None:

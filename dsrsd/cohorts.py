@@ -1,8 +1,8 @@
 """Cohorts of learners that the app and the map command work on: a course, or every module of a presentation.
 
 An ASSISTments checkpoint's cohorts are the test fold's students instead: all of them, and those of
-each teacher, where a student belongs to the teacher of most of their answers (ties go to the lower
-teacher id). A teacher sees the class's students, and the test fold holds students the model never
+each teacher, where a student belongs to the teacher of most of their answers (on a tie, the teacher id
+that sorts first as text). A teacher sees the class's students, and the test fold holds students the model never
 trained on. A cohort's rows are every answer of its students after their first.
 """
 

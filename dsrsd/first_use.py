@@ -2,9 +2,9 @@
 
 No ASSISTments checkpoint ships, because the data's terms of use forbid passing the data on, and a
 checkpoint stores the problem and skill success rates fitted on it. When the skill-builder file is
-under the data root, the app trains one here instead: a small DSRSD-Net on fold 0, saved under
-`dsrsd.settings.cache_dir()` and keyed on the file's SHA-256 and the settings, so a later run, in
-this server or after a restart, loads it instead of training again.
+under the data root, the app trains a small DSRSD-Net on fold 0 here instead. The checkpoint goes
+under `dsrsd.settings.cache_dir()`, keyed on the file's SHA-256 and the settings, so a later run loads
+it instead of training again, in this server or after a restart.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class FirstUseSettings:
     folds: int = FOLDS
     split_seed: int = 0
     max_history: int = MAX_HISTORY
-    epochs: int = 8               # 8 epochs took about 10 s on the two-skill file (docs/BENCHMARKS.md)
+    epochs: int = 8               # 13 s of the 15 s first use on the two-skill file (docs/BENCHMARKS.md)
     patience: int = 3
     hidden_size: int = 32         # half the default width
     batch_size: int = 256
@@ -101,7 +101,8 @@ def first_use_dir(data_hash: str, settings: FirstUseSettings) -> Path:
 
 
 def is_trained(directory: str | Path) -> bool:
-    """Whether the checkpoint folder is complete; `save_checkpoint` replaces it atomically, so it is never half-written."""
+    """Check that the checkpoint folder exists with both files. `save_checkpoint` renames a finished folder into
+    place, so an existing folder is complete."""
     directory = Path(directory)
     return (directory / CONFIG_FILE).is_file() and (directory / WEIGHTS_FILE).is_file()
 

@@ -27,7 +27,7 @@ PASSED_INDEX = OUTCOME_CLASSES.index("Pass")
 
 @dataclass(frozen=True)
 class StepAxis:
-    """How one kind of next-step rows is named and drawn on a timeline."""
+    """Names, labels and titles of one kind of next-step rows on a timeline."""
 
     student_column: str
     order_column: str

@@ -1,7 +1,7 @@
 """AppTest runs on the ASSISTments checkpoint the app trains on first use, with the two-skill subset.
 
-`DSRSD_FIRST_USE_EPOCHS=1` keeps the training to a few seconds; the session's private cache folder
-keeps the checkpoint, so the first test trains it and the others load it.
+`DSRSD_FIRST_USE_EPOCHS=1` keeps the training to a few seconds. The test session's private cache
+folder keeps the checkpoint, so the first test trains it and the others load it.
 """
 
 from __future__ import annotations
