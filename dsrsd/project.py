@@ -17,7 +17,7 @@ from dsrsd.checkpoint import CheckpointError, load_checkpoint
 from dsrsd.cli import set_threads, show_warnings_plainly
 from dsrsd.cohorts import build_cohorts, cohort_names, course_rows, sample_rows
 from dsrsd.data import DataError
-from dsrsd.datasets import data_dir_for
+from dsrsd.datasets import data_dir_for, dataset_of
 from dsrsd.inference import predict
 from dsrsd.map_store import STREAMS, index_problem, save_maps
 from dsrsd.projection import MIN_POINTS, fit_stream_maps
@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     show_warnings_plainly()
     try:
         checkpoint = load_checkpoint(args.checkpoint)
+        if dataset_of(checkpoint.config) == "assistments":
+            raise ValueError(f"{args.checkpoint} is an ASSISTments checkpoint, whose rows are answers, not learners "
+                             "of a course; maps are stored for OULAD-format and spec checkpoints only")
         data_dir = args.data_dir or data_dir_for(checkpoint.config, data_root())
         cohorts = build_cohorts(checkpoint, data_dir)
     except (CheckpointError, DataError, ValueError) as error:

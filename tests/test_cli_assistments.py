@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from dsrsd import evaluate, predict, train
+from dsrsd import evaluate, predict, project, train
 from dsrsd.data.assistments import CORRECT_LABEL, fold_split, load_assistments
 
 FOLD = 1
@@ -113,3 +113,8 @@ def test_predict_without_data_exits_2(trained, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DSRSD_DATA_DIR", str(tmp_path))
     assert evaluate.main(["--checkpoint", str(trained)]) == 2
     assert f"no ASSISTments folder under {tmp_path}" in capsys.readouterr().err
+
+
+def test_project_rejects_assistments(trained, capsys):
+    assert project.main(["--checkpoint", str(trained)]) == 2
+    assert "is an ASSISTments checkpoint" in capsys.readouterr().err
