@@ -16,9 +16,9 @@ class ModelConfig:
     # Rank of each modality's shared projection W (s = W h); 0 keeps the full D x D map. A low rank
     # leaves the shared code room for what the modalities have in common and little else.
     shared_rank: int = 0
-    # How s is made from h: "residual" learns any linear map W; "projection" uses the orthogonal
-    # projection onto a learned rank-`shared_rank` subspace, so the private code h - s has no
-    # component along the shared one.
+    # How the shared code s is made from the encoding h. "residual" learns any linear map W, and
+    # "projection" uses the orthogonal projection onto a learned rank-`shared_rank` subspace, so the
+    # private code h - s has no component along the shared one.
     shared_split: str = "residual"
     sequence_encoder: str = "gru"
     dropout: float = 0.1
@@ -58,9 +58,10 @@ class LossConfig:
     # so any linear map from one stream to the other is penalised whatever its scale.
     orthogonality_form: str = "covariance"
     shared_agreement_weight: float = 0.0   # rewards canonical correlation between modalities' shared codes
-    # Penalises squared canonical correlations between each private code and the other modalities'
-    # shared codes, with no gradient into the shared codes. Only the shared factor links two
-    # modalities, so the penalty drives that factor out of the private codes and nothing else.
+    # Penalises how well a ridge probe, fitted on other rows of the batch, predicts the other
+    # modalities' shared codes from each private code. The shared codes get no gradient from it.
+    # Only the shared factor links two modalities, so the penalty drives that factor alone out of
+    # the private codes. Encoder dropout hides weak directions from it (docs/BENCHMARKS.md).
     cross_private_weight: float = 0.0
     # Hinge on the total standard deviation of each shared code, against a constant shared stream.
     shared_variance_weight: float = 0.0

@@ -155,9 +155,9 @@ def shared_agreement_loss(output: DSRSDOutput) -> torch.Tensor:
     return torch.stack(terms).mean() if terms else _zero(output)
 
 
-# Ridge of the cross-fitted probes in `cross_private_loss`, on standardised codes: the strength that
-# `dsrsd.truth.probe_from_codes` uses, so the penalty sees directions of the private code as weak
-# as those the truth probe reads.
+# Ridge of the cross-fitted probes in `cross_private_loss`, on standardised codes. It is the strength
+# that `dsrsd.truth.probe_from_codes` uses, so the penalty detects directions of the private code as
+# weak as those the truth probe reads.
 CROSS_FIT_RIDGE = 1.0
 CROSS_FIT_FOLDS = 4
 
@@ -195,7 +195,8 @@ def cross_fitted_r2(codes: torch.Tensor, target: torch.Tensor, folds: int = CROS
 def cross_private_loss(output: DSRSDOutput) -> torch.Tensor:
     """Compute the mean `cross_fitted_r2` of every other modality's shared code from each private code.
 
-    The shared codes are detached, so the gradient only moves the private codes.
+    The shared codes are detached, so the gradient only moves the private codes. Rows count wherever
+    both modalities are present: a knocked-out modality is still encoded from its real inputs.
     """
     names = list(output.shared)
     present = output.present if output.present is not None else output.available
@@ -210,7 +211,7 @@ def cross_private_loss(output: DSRSDOutput) -> torch.Tensor:
 
 
 def shared_variance_loss(output: DSRSDOutput, target_std: float = 1.0) -> torch.Tensor:
-    """Mean hinge on each available shared code's total standard deviation, sqrt(tr Cov(s))."""
+    """Compute the mean hinge on each available shared code's total standard deviation, sqrt(tr Cov(s))."""
     terms = []
     for i, m in enumerate(output.shared):
         codes = output.shared[m][output.available[:, i]]

@@ -134,8 +134,8 @@ def test_orthogonality_form_selects_penalty():
 
 
 def test_cross_fitted_near_zero_independent():
-    # In-sample, a ridge fit of 16 random columns to an independent target over 256 rows reaches R²
-    # near 16 / 256; fitted on other rows, the probe finds nothing.
+    # An in-sample ridge fit of 16 random columns to an independent target reaches R² near 16 / rows.
+    # Fitted on other rows, the probe finds nothing.
     generator = torch.Generator().manual_seed(0)
     codes, target = torch.randn(512, 16, generator=generator), torch.randn(512, 1, generator=generator)
     assert float(cross_fitted_r2(codes, target)) < 0.03
