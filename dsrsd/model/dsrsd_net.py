@@ -3,7 +3,8 @@
 Letters: B batch, M modalities, D hidden width, K alignment width.
 
 Per modality m: encoder -> h_m (B x D); a residual projection splits it into a shared code
-s_m = W_m h_m and a private code p_m = h_m - s_m, so the two streams add up to the encoding. An
+s_m = W_m h_m and a private code p_m = h_m - s_m, so the two streams add up to the encoding. W_m is
+a learned linear map, or with `ModelConfig.shared_split` "projection" an orthogonal projection. An
 alignment head shared by all modalities maps s_m into one space (z_m, B x K), where the losses in
 `dsrsd.losses` pull one learner's modalities together. Gated fusion weighs the modalities that
 are available (truly present and not knocked out), renormalising the gates over them, and the
