@@ -93,6 +93,7 @@ def test_truth_page_on_demo(tmp_path, monkeypatch):
     shifts = shifts.set_index("group")
     assert shifts.loc["Profile", "Platform engagement knocked out"] < 0.05
     assert shifts.loc["Profile", "Profile knocked out"] > 0.3
+    assert any(item.value.startswith("The streams separate the factors") for item in app.caption)
 
 
 def test_truth_page_needs_synthetic_checkpoint(data_root):
