@@ -14,7 +14,7 @@ from dsrsd.app.sidebar import MODALITY_LABELS
 from dsrsd.app.state import student_table
 from dsrsd.attribution import STREAMS, stream_baseline
 from dsrsd.explain import explain_student
-from dsrsd.metrics import NEXT_STEP, at_risk_probability
+from dsrsd.metrics import NEXT_STEP, at_risk_probability, pass_probability
 
 st.title("Students")
 
@@ -93,9 +93,15 @@ def detail_ui(context: PageContext, position: int, predictions) -> None:
         st.caption(note)
 
     left, right = st.columns(2)
-    left.plotly_chart(figures.bar(predictions.probabilities[position], explanation.classes, "Outcome probabilities",
-                                  value_range=[0.0, 1.1]),
-                      key="students.probabilities")
+    probabilities = predictions.probabilities[position]
+    if context.checkpoint.task == NEXT_STEP:
+        passing = float(pass_probability(probabilities[None])[0])
+        left.plotly_chart(figures.bar(np.array([passing, 1.0 - passing]), [timeline.PASSED_LABEL, timeline.NOT_PASSED_LABEL],
+                                      "Probability for this assessment", value_range=[0.0, 1.1]),
+                          key="students.probabilities")
+    else:
+        left.plotly_chart(figures.bar(probabilities, explanation.classes, "Outcome probabilities", value_range=[0.0, 1.1]),
+                          key="students.probabilities")
     right.plotly_chart(figures.bar(predictions.gates[position], figures.labelled(modalities), "Fusion gate weights",
                                    value_range=[0.0, 1.1]),
                        key="students.gates")

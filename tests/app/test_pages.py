@@ -390,6 +390,7 @@ def test_students_page_next_step_timeline(data_root):
     specs = [chart.proto.spec for chart in app.get("plotly_chart")]
     assert any("Probability to pass each assessment" in spec for spec in specs)
     assert any("Shapley value per modality and step" in spec for spec in specs)
+    assert any("Probability for this assessment" in spec and "Not passed" in spec for spec in specs)
 
     set_what_if(app, "assessment history", "platform engagement", 1.0)
     perturbed = app.dataframe[1].value
