@@ -6,6 +6,9 @@ import math
 from dataclasses import asdict, dataclass, fields
 
 
+SHARED_SPLITS = ("residual", "projection")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     hidden_size: int = 64        # width D of every encoding, shared and private code
@@ -13,6 +16,10 @@ class ModelConfig:
     # Rank of each modality's shared projection W (s = W h); 0 keeps the full D x D map. A low rank
     # leaves the shared code room for what the modalities have in common and little else.
     shared_rank: int = 0
+    # How the shared code s is made from the encoding h. "residual" learns any linear map W, and
+    # "projection" uses the orthogonal projection onto a learned rank-`shared_rank` subspace, so the
+    # private code h - s has no component along the shared one.
+    shared_split: str = "residual"
     sequence_encoder: str = "gru"
     dropout: float = 0.1
     fusion: str = "gated"        # "gated", or "mean" to weigh present modalities equally
@@ -23,6 +30,10 @@ class ModelConfig:
             _require(self, name, getattr(self, name) >= 1, "use 1 or more")
         _require(self, "shared_rank", 0 <= self.shared_rank <= self.hidden_size,
                  f"use 0 (full rank) or a rank from 1 to hidden_size {self.hidden_size}")
+        if self.shared_split not in SHARED_SPLITS:
+            raise ValueError(f"invalid shared_split {self.shared_split!r}: use 'residual' or 'projection'")
+        _require(self, "shared_rank", self.shared_split != "projection" or self.shared_rank >= 1,
+                 "use a rank of 1 or more with shared_split 'projection'")
         _require(self, "dropout", 0 <= self.dropout < 1, "use a value in [0, 1)")
         if self.sequence_encoder != "gru":
             raise ValueError(f"invalid sequence_encoder {self.sequence_encoder!r}: only 'gru' is implemented")
@@ -47,11 +58,19 @@ class LossConfig:
     # so any linear map from one stream to the other is penalised whatever its scale.
     orthogonality_form: str = "covariance"
     shared_agreement_weight: float = 0.0   # rewards canonical correlation between modalities' shared codes
+    # Penalises how well a ridge probe, fitted on other rows of the batch, predicts the other
+    # modalities' shared codes from each private code. The shared codes get no gradient from it.
+    # Only the shared factor links two modalities, so the penalty drives that factor alone out of
+    # the private codes. Encoder dropout hides weak directions from it (docs/BENCHMARKS.md).
+    cross_private_weight: float = 0.0
+    # Hinge on the total standard deviation of each shared code, against a constant shared stream.
+    shared_variance_weight: float = 0.0
     temperature: float = 0.2           # InfoNCE temperature; 0.1-0.5 is the usual range
 
     def __post_init__(self):
         for name in ("task_weight", "contrastive_weight", "alignment_weight", "decorrelation_weight",
-                     "variance_weight", "orthogonality_weight", "shared_agreement_weight"):
+                     "variance_weight", "orthogonality_weight", "shared_agreement_weight",
+                     "cross_private_weight", "shared_variance_weight"):
             value = getattr(self, name)
             _require(self, name, math.isfinite(value) and value >= 0, "use a finite weight of 0 or more")
         if self.orthogonality_form not in ORTHOGONALITY_FORMS:

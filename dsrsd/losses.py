@@ -155,6 +155,71 @@ def shared_agreement_loss(output: DSRSDOutput) -> torch.Tensor:
     return torch.stack(terms).mean() if terms else _zero(output)
 
 
+# Ridge of the cross-fitted probes in `cross_private_loss`, on standardised codes. It is the strength
+# that `dsrsd.truth.probe_from_codes` uses, so the penalty detects directions of the private code as
+# weak as those the truth probe reads.
+CROSS_FIT_RIDGE = 1.0
+CROSS_FIT_FOLDS = 4
+
+
+def cross_fitted_r2(codes: torch.Tensor, target: torch.Tensor, folds: int = CROSS_FIT_FOLDS) -> torch.Tensor:
+    """Return the out-of-fold squared correlation between `target` (rows x K) and a ridge probe of it on `codes`.
+
+    Each fold's probe is fitted, without gradient, on the other folds' rows of the standardised
+    codes. Its predictions on the held-out rows keep their gradient, so minimising the result moves
+    the codes away from what the probe reads. Fitting and scoring on different rows keeps the
+    result near 0 for codes that carry nothing of the target, where an in-sample R² would stay near
+    (code width / rows). Columns of a wider target count in proportion to their variance.
+    """
+    rows = torch.arange(len(codes), device=codes.device)
+    scores = []
+    for fold in range(folds):
+        held_out = rows % folds == fold
+        fit_codes, fit_target = codes[~held_out].detach(), target[~held_out]
+        if int(held_out.sum()) < 2 or len(fit_codes) < 2:
+            continue
+        mean, std = fit_codes.mean(dim=0), fit_codes.std(dim=0).clamp(min=1e-6)
+        x = (fit_codes - mean) / std
+        y = fit_target - fit_target.mean(dim=0)
+        gram = x.T @ x + CROSS_FIT_RIDGE * torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
+        weights = torch.linalg.solve(gram, x.T @ y)                                     # D x K
+        predicted = ((codes[held_out] - mean) / std) @ weights                          # rows x K
+        actual = target[held_out] - target[held_out].mean(dim=0)
+        predicted = predicted - predicted.mean(dim=0)
+        correlation = (predicted * actual).sum(dim=0) / (predicted.norm(dim=0) * actual.norm(dim=0) + 1e-8)
+        variance = actual.pow(2).sum(dim=0)
+        scores.append((correlation.pow(2) * variance).sum() / variance.sum().clamp(min=1e-12))
+    return torch.stack(scores).mean() if scores else codes.sum() * 0.0
+
+
+def cross_private_loss(output: DSRSDOutput) -> torch.Tensor:
+    """Compute the mean `cross_fitted_r2` of every other modality's shared code from each private code.
+
+    The shared codes are detached, so the gradient only moves the private codes. Rows count wherever
+    both modalities are present: a knocked-out modality is still encoded from its real inputs.
+    """
+    names = list(output.shared)
+    present = output.present if output.present is not None else output.available
+    terms = []
+    for i, private_name in enumerate(names):
+        for j, target_name in enumerate(names):
+            rows = present[:, i] & present[:, j]
+            if i != j and int(rows.sum()) >= 2 * CROSS_FIT_FOLDS:
+                target = output.shared[target_name][rows].detach()
+                terms.append(cross_fitted_r2(output.private[private_name][rows], target))
+    return torch.stack(terms).mean() if terms else _zero(output)
+
+
+def shared_variance_loss(output: DSRSDOutput, target_std: float = 1.0) -> torch.Tensor:
+    """Compute the mean hinge on each available shared code's total standard deviation, sqrt(tr Cov(s))."""
+    terms = []
+    for i, m in enumerate(output.shared):
+        codes = output.shared[m][output.available[:, i]]
+        if len(codes) >= 2:
+            terms.append(F.relu(target_std - torch.sqrt(codes.var(dim=0).sum() + 1e-4)))
+    return torch.stack(terms).mean() if terms else _zero(output)
+
+
 def _zero(output: DSRSDOutput) -> torch.Tensor:
     return output.logits.sum() * 0.0
 
@@ -181,7 +246,13 @@ def dsrsd_losses(output: DSRSDOutput, labels: torch.Tensor, config: LossConfig) 
         "orthogonality": _orthogonality(output, config.orthogonality_form),
         "shared_agreement": shared_agreement_loss(output),
     }
-    terms["total"] = (
+    # Terms added after the first checkpoints are computed only when weighted, so runs that leave
+    # them off log and train exactly as before.
+    if config.cross_private_weight > 0:
+        terms["cross_private"] = cross_private_loss(output)
+    if config.shared_variance_weight > 0:
+        terms["shared_variance"] = shared_variance_loss(output)
+    total = (
         config.task_weight * terms["task"]
         + config.contrastive_weight * terms["contrastive"]
         + config.alignment_weight * terms["alignment"]
@@ -190,4 +261,8 @@ def dsrsd_losses(output: DSRSDOutput, labels: torch.Tensor, config: LossConfig) 
         + config.orthogonality_weight * terms["orthogonality"]
         + config.shared_agreement_weight * terms["shared_agreement"]
     )
+    for name in ("cross_private", "shared_variance"):
+        if name in terms:
+            total = total + getattr(config, f"{name}_weight") * terms[name]
+    terms["total"] = total
     return terms

@@ -20,7 +20,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from dsrsd.cli import set_threads, show_warnings_plainly
-from dsrsd.config import ORTHOGONALITY_FORMS, GBDTConfig, LossConfig, ModelConfig, TrainConfig
+from dsrsd.config import ORTHOGONALITY_FORMS, SHARED_SPLITS, GBDTConfig, LossConfig, ModelConfig, TrainConfig
 from dsrsd.data import BEFORE_DUE, DataError, parse_cutoff
 from dsrsd.data.assistments import (
     BEFORE_ANSWER, FOLDS, MAX_HISTORY, assistments_data_info, find_assistments_file, prepare_assistments_data,
@@ -84,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--hidden-size", type=int, default=ModelConfig.hidden_size, help="code width (default: %(default)s)")
     parser.add_argument("--shared-rank", type=int, default=ModelConfig.shared_rank,
                         help="rank of each shared projection; 0 keeps it full rank (default: %(default)s)")
+    parser.add_argument("--shared-split", default=ModelConfig.shared_split, choices=list(SHARED_SPLITS),
+                        help="shared code from the encoding: a learned linear map, or the orthogonal projection onto a "
+                             "learned --shared-rank subspace (default: %(default)s)")
+    parser.add_argument("--dropout", type=float, default=ModelConfig.dropout,
+                        help="dropout probability inside the encoders and the task head (default: %(default)s)")
     parser.add_argument("--fusion", default=ModelConfig.fusion, choices=["gated", "mean"],
                         help="fusion of the modalities: learned gates, or an equal-weight mean (default: %(default)s)")
     for field in fields(LossConfig):
@@ -167,7 +172,8 @@ def run_config_from_args(args, modalities: list[str] | None) -> RunConfig:
         dropout = 0.0 if architecture.startswith("single:") else TrainConfig.modality_dropout
     return RunConfig(
         architecture=architecture,
-        model=ModelConfig(hidden_size=args.hidden_size, shared_rank=args.shared_rank, fusion=args.fusion),
+        model=ModelConfig(hidden_size=args.hidden_size, shared_rank=args.shared_rank, shared_split=args.shared_split,
+                          dropout=args.dropout, fusion=args.fusion),
         loss=LossConfig(**{f.name: getattr(args, f.name) for f in fields(LossConfig)}),
         train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                           modality_dropout=dropout, patience=args.patience, seed=args.seed),

@@ -29,6 +29,9 @@ from dsrsd.model import DSRSDNet
 from dsrsd.perturb import Perturbation
 
 SHAPLEY_BATCH = 256
+# R² by which each factor's own stream must out-read the other stream for the streams to count as
+# separating it (`separation_margins`).
+SEPARATION_MARGIN = 0.2
 
 
 def align_truth(encoded: Encoded, truth: pd.DataFrame) -> pd.DataFrame:
@@ -99,6 +102,21 @@ def probe_r2(model: DSRSDNet, encoded: Encoded, truth: pd.DataFrame) -> pd.DataF
             row["own_private"] = probe_from_codes(output.private[owner[factor]], target)
         rows.append(row)
     return pd.DataFrame(rows).set_index("factor")
+
+
+def separation_margins(probes: pd.DataFrame) -> pd.Series:
+    """Return, per factor, how much better its own stream reads it than the other stream (R² difference).
+
+    For the shared factor this is `shared - private`, and for a private factor `own_private - own_shared`.
+    `probes` is the table of `probe_r2`.
+    """
+    margins = {}
+    for factor in FACTORS:
+        if factor in PRIVATE_FACTOR.values():
+            margins[factor] = probes.loc[factor, "own_private"] - probes.loc[factor, "own_shared"]
+        else:
+            margins[factor] = probes.loc[factor, "shared"] - probes.loc[factor, "private"]
+    return pd.Series(margins, name="margin")
 
 
 def knockout_shifts(model: DSRSDNet, encoded: Encoded, truth: pd.DataFrame) -> pd.DataFrame:

@@ -16,7 +16,7 @@ from dsrsd.app.state import student_table
 from dsrsd.attribution import STREAMS, stream_baseline
 from dsrsd.datasets import dataset_of
 from dsrsd.explain import explain_student
-from dsrsd.metrics import NEXT_STEP, at_risk_probability
+from dsrsd.metrics import NEXT_STEP, at_risk_probability, pass_probability
 
 st.title("Students")
 
@@ -95,9 +95,17 @@ def detail_ui(context: PageContext, position: int, predictions) -> None:
         st.caption(note)
 
     left, right = st.columns(2)
-    left.plotly_chart(figures.bar(predictions.probabilities[position], explanation.classes, "Outcome probabilities",
-                                  value_range=[0.0, 1.1]),
-                      key="students.probabilities")
+    probabilities = predictions.probabilities[position]
+    if context.checkpoint.task == NEXT_STEP:
+        passing = float(pass_probability(probabilities[None])[0])
+        axis = timeline.step_axis(context.cohorts.encoded.keys)
+        title = "Probability for this assessment" if axis is timeline.ASSESSMENT_STEPS else "Probability for this answer"
+        left.plotly_chart(figures.bar(np.array([passing, 1.0 - passing]), [axis.positive, axis.negative], title,
+                                      value_range=[0.0, 1.1]),
+                          key="students.probabilities")
+    else:
+        left.plotly_chart(figures.bar(probabilities, explanation.classes, "Outcome probabilities", value_range=[0.0, 1.1]),
+                          key="students.probabilities")
     right.plotly_chart(figures.bar(predictions.gates[position], figures.labelled(modalities), "Fusion gate weights",
                                    value_range=[0.0, 1.1]),
                        key="students.gates")

@@ -8,6 +8,7 @@ from dsrsd.app.context import page_context
 from dsrsd.app.sidebar import MODALITY_LABELS, persistent_key, remember
 from dsrsd.app.state import course_rows, presentation_cohort
 from dsrsd.diagnostics import modality_gap
+from dsrsd.metrics import NEXT_STEP
 from dsrsd.projection import MIN_POINTS
 
 st.title("Representations")
@@ -84,6 +85,10 @@ if datasets.dataset_of(context.checkpoint.config) == "assistments":
             "checkpoint has one row per answer and no courses, so this page does not apply to it; the Students, "
             "Covariance and Gates pages do.")
     st.stop()
+if context.checkpoint.task == NEXT_STEP:
+    st.caption("This is a next-step checkpoint: each learner appears once per assessment, so a \"learner\" below "
+               "is one learner before one assessment's due day, and the recorded outcome is that assessment's "
+               "result (Pass: passed; Fail: not submitted or below 40).")
 cohort, colour, shared_stream = choices_ui(context)
 rows = course_rows(context.cohorts, cohort)
 if len(rows) < MIN_POINTS:

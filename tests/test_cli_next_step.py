@@ -11,7 +11,7 @@ from sklearn.metrics import roc_auc_score
 
 from dsrsd import evaluate, predict, train
 from dsrsd.data import BEFORE_DUE, load_oulad
-from dsrsd.data.next_step import PASSED
+from dsrsd.data.next_step import CLICK_WINDOWS, PASSED
 
 TEST_ROWS = 72_700
 ROW_KEY = ["code_module", "code_presentation", "id_student", "id_assessment"]
@@ -86,3 +86,17 @@ def test_next_step_with_spec_exits_2(tmp_path, capsys):
     spec.write_text('name = "x"\ntable = "t.csv"\n')
     assert train.main(["--task", "next_step", "--spec", str(spec), "--out", str(tmp_path / "model")]) == 2
     assert "--task next_step needs OULAD-format data" in capsys.readouterr().err
+
+
+def test_synthetic_next_step_uses_click_windows(tmp_path, capsys):
+    """The synthetic course has a full click log, so next-step rows read the weekly windows before each due day."""
+    out = tmp_path / "model"
+    argv = ["--dataset", "synthetic", "--learners", "120", "--task", "next_step", "--epochs", "1",
+            "--hidden-size", "8", "--out", str(out), "--quiet"]
+    assert train.main(argv) == 0, capsys.readouterr().err
+    config = json.loads((out / "config.json").read_text())
+    assert config["task"] == "next_step"
+    assert config["data"]["engagement_form"] == "clicks_before_due"
+    assert config["schema"]["kinds"]["engagement"] == "sequence"
+    assert config["schema"]["steps"]["engagement"] == CLICK_WINDOWS
+    assert config["data"]["rows"]["test"] > 0

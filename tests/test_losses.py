@@ -11,8 +11,9 @@ from scipy.linalg import hadamard
 
 from dsrsd.config import LossConfig
 from dsrsd.losses import (
-    CANONICAL_RIDGE, alignment_loss, canonical_correlation_loss, canonical_orthogonality_loss, contrastive_loss, decorrelation_loss,
-    dsrsd_losses, orthogonality_loss, shared_agreement_loss, variance_loss,
+    CANONICAL_RIDGE, alignment_loss, canonical_correlation_loss, canonical_orthogonality_loss, contrastive_loss,
+    cross_fitted_r2, cross_private_loss, decorrelation_loss, dsrsd_losses, orthogonality_loss, shared_agreement_loss,
+    shared_variance_loss, variance_loss,
 )
 from dsrsd.model import DSRSDOutput
 
@@ -130,6 +131,67 @@ def test_orthogonality_form_selects_penalty():
     canonical = dsrsd_losses(output, labels, LossConfig(orthogonality_form="canonical"))["orthogonality"]
     assert float(canonical) == pytest.approx(float(canonical_orthogonality_loss(output)))
     assert float(canonical) != pytest.approx(float(covariance))
+
+
+def test_cross_fitted_near_zero_independent():
+    # An in-sample ridge fit of 16 random columns to an independent target reaches R² near 16 / rows.
+    # Fitted on other rows, the probe finds nothing.
+    generator = torch.Generator().manual_seed(0)
+    codes, target = torch.randn(512, 16, generator=generator), torch.randn(512, 1, generator=generator)
+    assert float(cross_fitted_r2(codes, target)) < 0.03
+
+
+def test_cross_fitted_reads_weak_direction():
+    # One column carries the target at 1% of the others' scale; standardising brings it back.
+    generator = torch.Generator().manual_seed(0)
+    target = torch.randn(512, 1, generator=generator)
+    codes = torch.cat([torch.randn(512, 15, generator=generator),
+                       0.01 * target + 0.001 * torch.randn(512, 1, generator=generator)], dim=1)
+    assert float(cross_fitted_r2(codes, target)) > 0.95
+    assert float(cross_fitted_r2(codes[:1], target[:1])) == 0.0
+
+
+def test_cross_private_skips_own_modality():
+    generator = torch.Generator().manual_seed(0)
+    output = make_output({m: torch.randn(256, 4, generator=generator) for m in MODALITIES})
+    output.shared = {m: torch.randn(256, 6, generator=generator, requires_grad=True) for m in MODALITIES}
+
+    # A private code equal to its own shared code is not compared with it.
+    output.private = {m: output.shared[m].detach().clone() for m in MODALITIES}
+    assert float(cross_private_loss(output)) < 0.05
+
+    # A private code that copies the next modality's shared code is read in one pair of its two.
+    output.private = {m: output.shared[MODALITIES[(i + 1) % 3]].detach().clone().requires_grad_()
+                      for i, m in enumerate(MODALITIES)}
+    loss = cross_private_loss(output)
+    assert float(loss.detach()) == pytest.approx(0.5, abs=0.05)
+    loss.backward()
+    assert all(output.shared[m].grad is None for m in MODALITIES)
+    assert all(float(output.private[m].grad.abs().sum()) > 0 for m in MODALITIES)
+
+
+def test_shared_variance_hinge():
+    output = make_output({m: torch.randn(64, 4) for m in MODALITIES})
+    generator = torch.Generator().manual_seed(0)
+    output.shared = {m: 0.1 * torch.randn(4096, 1, generator=generator) @ torch.ones(1, 6) for m in MODALITIES}
+    output.available = torch.ones(4096, 3, dtype=torch.bool)
+    # Total standard deviation sqrt(6 * 0.01) = 0.245, so the hinge at 1 is 0.755.
+    assert float(shared_variance_loss(output)) == pytest.approx(1 - math.sqrt(0.06), abs=0.01)
+    output.shared = {m: 10 * codes for m, codes in output.shared.items()}
+    assert float(shared_variance_loss(output)) == 0.0
+
+
+def test_added_terms_only_when_weighted():
+    output = make_output(paired_codes(shuffle=True, batch=16))
+    output.shared = {m: 0.1 * codes for m, codes in output.shared.items()}   # below the variance hinge
+    labels = torch.tensor([0, 1, 2, 3] * 4)
+    assert not {"cross_private", "shared_variance"} & set(dsrsd_losses(output, labels, LossConfig()))
+    off = dsrsd_losses(output, labels, LossConfig())["total"]
+    terms = dsrsd_losses(output, labels, LossConfig(cross_private_weight=2.0, shared_variance_weight=3.0))
+    expected = off + 2.0 * terms["cross_private"] + 3.0 * terms["shared_variance"]
+    assert float(terms["total"]) == pytest.approx(float(expected), rel=1e-6)
+    assert float(terms["cross_private"]) > 0.0
+    assert float(terms["shared_variance"]) > 0.0
 
 
 def test_decorrelation_zero_for_qr_codes():

@@ -7,6 +7,7 @@ course (same seed and size, written to the test's private cache), on the test pr
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from dsrsd import truth
@@ -67,15 +68,24 @@ def test_private_factor_absent_elsewhere(demo, probes):
         assert truth.probe_from_codes(codes, aligned[factor].to_numpy()) < 0.1, factor
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the private code is the encoding minus a linear map of it, so both streams are linear maps of one "
-    "encoding and a linear probe finds every factor in both"))
 def test_streams_separate_factors(probes):
     """Motivation from the shared codes beats the private codes by 0.2 R², and each private factor from its
     own private code beats its own shared code by 0.2."""
     assert probes.loc["motivation", "shared"] >= probes.loc["motivation", "private"] + 0.2
     for factor in ["prior", "skill", "habit"]:
         assert probes.loc[factor, "own_private"] >= probes.loc[factor, "own_shared"] + 0.2, factor
+
+
+def test_separation_margins_hand_table():
+    probes = pd.DataFrame({
+        "shared": [0.9, 0.0, 0.1, 0.0], "private": [0.6, 0.8, 0.9, 0.9],
+        "own_shared": [np.nan, 0.1, 0.5, 0.0], "own_private": [np.nan, 0.8, 0.6, 0.95],
+    }, index=pd.Index(["motivation", "prior", "skill", "habit"], name="factor"))
+    margins = truth.separation_margins(probes)
+    assert margins["motivation"] == pytest.approx(0.3)
+    assert margins["prior"] == pytest.approx(0.7)
+    assert margins["skill"] == pytest.approx(0.1)
+    assert margins["habit"] == pytest.approx(0.95)
 
 
 def test_uninformative_knockout_barely_moves(demo):

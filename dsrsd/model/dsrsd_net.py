@@ -3,7 +3,8 @@
 Letters: B batch, M modalities, D hidden width, K alignment width.
 
 Per modality m: encoder -> h_m (B x D); a residual projection splits it into a shared code
-s_m = W_m h_m and a private code p_m = h_m - s_m, so the two streams add up to the encoding. An
+s_m = W_m h_m and a private code p_m = h_m - s_m, so the two streams add up to the encoding. W_m is
+a learned linear map, or with `ModelConfig.shared_split` "projection" an orthogonal projection. An
 alignment head shared by all modalities maps s_m into one space (z_m, B x K), where the losses in
 `dsrsd.losses` pull one learner's modalities together. Gated fusion weighs the modalities that
 are available (truly present and not knocked out), renormalising the gates over them, and the
@@ -32,6 +33,7 @@ class DSRSDOutput:
     aligned: dict[str, torch.Tensor]   # B x K each
     gates: torch.Tensor                # B x M, rows sum to 1 over available modalities (0 if none)
     available: torch.Tensor            # B x M bool: present and not knocked out
+    present: torch.Tensor | None = None  # B x M bool: truly has data, knocked out or not
 
 
 class DSRSDNet(nn.Module):
@@ -44,7 +46,9 @@ class DSRSDNet(nn.Module):
         self.encoders = nn.ModuleDict({
             m: encoder_types[kinds[m]](input_sizes[m], hidden, config.dropout) for m in self.modalities
         })
-        self.shared_projections = nn.ModuleDict({m: _shared_projection(hidden, config.shared_rank) for m in self.modalities})
+        self.shared_projections = nn.ModuleDict({
+            m: _shared_projection(hidden, config.shared_rank, config.shared_split) for m in self.modalities
+        })
         self.alignment_head = nn.Sequential(
             nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, config.align_size),
         )
@@ -75,7 +79,7 @@ class DSRSDNet(nn.Module):
             knockout = torch.zeros_like(present)
         shared, private, aligned = self.encode(inputs, masks)
         logits, gates, available = self.fuse(shared, private, present, knockout)
-        return DSRSDOutput(logits, shared, private, aligned, gates, available)
+        return DSRSDOutput(logits, shared, private, aligned, gates, available, present)
 
     def encode(self, inputs: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]):
         """Split every modality's encoding into its streams: (shared, private, aligned) dicts."""
@@ -116,11 +120,29 @@ class DSRSDNet(nn.Module):
         return gates / gates.sum(dim=1, keepdim=True).clamp(min=1e-12)
 
 
-def _shared_projection(hidden: int, rank: int) -> nn.Module:
-    """Return the map W of s = W h: a full D x D linear map, or one factored through `rank` dimensions."""
+def _shared_projection(hidden: int, rank: int, split: str) -> nn.Module:
+    """Return the map W of s = W h: a full D x D linear map, one factored through `rank` dimensions,
+    or for split "projection" the orthogonal projection onto a learned `rank`-dimensional subspace."""
+    if split == "projection":
+        return OrthogonalProjection(hidden, rank)
     if rank == 0:
         return nn.Linear(hidden, hidden)
     # NOTE: unless W is idempotent, the private code h - W h keeps a scaled copy of each shared
     # coordinate (for rank 1, W = u v^T leaves (1 - v^T u) v^T h in v^T p), which a linear probe reads.
-    # An orthogonal projection Q Q^T avoids that, but in trial runs its shared codes became constant.
     return nn.Sequential(nn.Linear(hidden, rank, bias=False), nn.Linear(rank, hidden))
+
+
+class OrthogonalProjection(nn.Module):
+    """The map h -> Q Q^T h, with Q (D x rank) an orthonormal basis of a learned subspace.
+
+    Being idempotent, it leaves the private code h - Q Q^T h with no component along Q, so the
+    shared coordinates Q^T h have no copy in it.
+    """
+
+    def __init__(self, hidden: int, rank: int):
+        super().__init__()
+        self.basis = nn.Parameter(torch.linalg.qr(torch.randn(hidden, rank)).Q)   # D x rank
+
+    def forward(self, encoding: torch.Tensor) -> torch.Tensor:
+        q = torch.linalg.qr(self.basis).Q                                         # D x rank, orthonormal
+        return encoding @ q @ q.T                                                 # B x D

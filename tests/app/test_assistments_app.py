@@ -74,6 +74,8 @@ def test_students_timeline_what_if(data_root):
     timeline_chart = next(spec for spec in specs if "Probability of a correct answer at each step" in spec)
     assert "without what-if" in timeline_chart
     assert "skill" in timeline_chart
+    step_chart = next(spec for spec in specs if "Probability for this answer" in spec)
+    assert "Incorrect" in step_chart
 
 
 def test_teacher_cohort(data_root):

@@ -93,6 +93,7 @@ def test_truth_page_on_demo(tmp_path, monkeypatch):
     shifts = shifts.set_index("group")
     assert shifts.loc["Profile", "Platform engagement knocked out"] < 0.05
     assert shifts.loc["Profile", "Profile knocked out"] > 0.3
+    assert any(item.value.startswith("The streams separate the factors") for item in app.caption)
 
 
 def test_truth_page_needs_synthetic_checkpoint(data_root):
@@ -389,6 +390,7 @@ def test_students_page_next_step_timeline(data_root):
     specs = [chart.proto.spec for chart in app.get("plotly_chart")]
     assert any("Probability to pass each assessment" in spec for spec in specs)
     assert any("Shapley value per modality and step" in spec for spec in specs)
+    assert any("Probability for this assessment" in spec and "Not passed" in spec for spec in specs)
 
     set_what_if(app, "assessment history", "platform engagement", 1.0)
     perturbed = app.dataframe[1].value

@@ -68,6 +68,24 @@ def test_low_rank_shared_code():
         assert int(torch.linalg.matrix_rank(centred, atol=1e-5)) == 2
 
 
+def test_projection_split_idempotent():
+    torch.manual_seed(0)
+    config = ModelConfig(hidden_size=HIDDEN, align_size=ALIGN, shared_rank=2, shared_split="projection")
+    model = DSRSDNet(MODALITIES, SIZES, KINDS, config).eval()
+    inputs, masks, present = make_batch()
+    output = model(inputs, masks, present)
+    for modality in MODALITIES:
+        shared, private = output.shared[modality], output.private[modality]
+        encoding = model.encoders[modality](inputs[modality], masks.get(modality))
+        torch.testing.assert_close(shared + private, encoding)
+        # An orthogonal projection maps its output to itself and leaves the residual orthogonal to it.
+        projection = model.shared_projections[modality]
+        torch.testing.assert_close(projection(shared), shared)
+        torch.testing.assert_close(projection(private), torch.zeros_like(private), atol=1e-5, rtol=0)
+        torch.testing.assert_close((shared * private).sum(dim=-1), torch.zeros(BATCH), atol=1e-5, rtol=0)
+        assert int(torch.linalg.matrix_rank(shared, atol=1e-5)) == 2
+
+
 def test_gates_sum_over_available():
     inputs, masks, present = make_batch()
     present[0, 1] = False
