@@ -220,7 +220,7 @@ def next_step_ui(context: PageContext) -> None:
 
 
 def latest_answers(keys: pd.DataFrame) -> np.ndarray:
-    """Return the position of each student's latest answer in `keys`, students in order of first appearance."""
+    """Return the position of each student's latest answer in `keys`, students in user_id order."""
     order = np.lexsort((keys["step"].to_numpy(), keys["user_id"].to_numpy()))
     users = keys["user_id"].to_numpy()[order]
     last = np.append(users[1:] != users[:-1], True)
