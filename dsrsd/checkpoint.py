@@ -28,6 +28,7 @@ from torch import nn
 
 from dsrsd.config import GBDTConfig, LossConfig, ModelConfig, TrainConfig, config_from_dict
 from dsrsd.data.encoding import OuladEncoder
+from dsrsd.data.next_step import BEFORE_DUE
 from dsrsd.data.spec_encoding import SpecEncoder, encoder_from_state
 from dsrsd.model import GBDT, build_model, is_known_architecture
 from dsrsd.model.gbdt import GradientBoostedTrees
@@ -231,6 +232,15 @@ def _read_config(directory: Path) -> dict:
             f"{path}: data.engagement_form {data_form!r} differs from schema.engagement_form {schema_form!r}; "
             "the file was edited by hand, so restore it or retrain"
         )
+    data = config.get("data") if isinstance(config.get("data"), dict) else {}
+    if data.get("dataset", "oulad") in ("oulad", "synthetic"):
+        # OULAD-format rows are next-step rows exactly when built before each due day.
+        next_step_rows = data.get("cutoff") == BEFORE_DUE
+        if (config.get("task", "final_outcome") == "next_step") != next_step_rows:
+            raise CheckpointError(
+                f"{path}: task {config.get('task')!r} does not match data.cutoff {data.get('cutoff')!r} (next_step "
+                f"goes with {BEFORE_DUE!r}); the file was edited by hand, so restore it or retrain"
+            )
     architecture = config.get("architecture")
     if not isinstance(architecture, str) or not is_known_architecture(architecture):
         raise CheckpointError(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 from dsrsd.checkpoint import CheckpointError, load_checkpoint
@@ -38,7 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     metrics = task_metrics(checkpoint.task, encoded.labels, probabilities)
     if checkpoint.task == NEXT_STEP:
         metrics = {name: metrics[name] for name in ("auc", "accuracy", "rows")}
-    print(json.dumps(metrics, indent=2))
+    undefined = sorted(name for name, value in metrics.items() if isinstance(value, float) and not math.isfinite(value))
+    if undefined:
+        print(f"warning: {', '.join(undefined)} undefined, because every test row has the same label; printed as null",
+              file=sys.stderr)
+    # Strict JSON has no NaN, so an undefined metric is null.
+    print(json.dumps({name: None if name in undefined else value for name, value in metrics.items()}, indent=2))
     return 0
 
 

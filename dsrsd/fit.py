@@ -50,7 +50,7 @@ def fit_model(data: PreparedData, run: RunConfig, device: torch.device,
         history = [{"iteration": i + 1, "validation": {"at_risk_auc": auc}} for i, auc in enumerate(fitted.validation_aucs)]
     else:
         result = train_model(train, validation, data.encoder.state["kinds"], run.model, run.loss, run.train, device,
-                             on_epoch=on_epoch, architecture=run.architecture)
+                             on_epoch=on_epoch, architecture=run.architecture, task=data.task)
         model, best = result.model, result.best_epoch
         history = [{"epoch": e.epoch, "losses": e.losses, "validation": e.validation, "seconds": e.seconds}
                    for e in result.history]

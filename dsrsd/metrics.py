@@ -45,10 +45,16 @@ def pass_probability(probabilities: np.ndarray) -> np.ndarray:
 
 
 def task_metrics(task: str, labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
-    """Return `outcome_metrics`; for the next step also `auc` of P(pass), and accuracy of P(pass) >= 0.5."""
+    """Return `outcome_metrics`; for the next step, also `auc` of P(pass), and accuracy and macro-F1 of the
+    decision P(pass) >= 0.5."""
     metrics = outcome_metrics(labels, probabilities)
     if task == NEXT_STEP:
+        from sklearn.metrics import f1_score
+
         passed = ~np.isin(labels, AT_RISK_INDEX)
+        predicted = pass_probability(probabilities) >= 0.5
         metrics["auc"] = metrics["at_risk_auc"]
-        metrics["accuracy"] = float(np.mean((pass_probability(probabilities) >= 0.5) == passed)) if len(labels) else float("nan")
+        metrics["accuracy"] = float(np.mean(predicted == passed)) if len(labels) else float("nan")
+        # Over the two decisions, passed and not passed, that accuracy also scores.
+        metrics["macro_f1"] = float(f1_score(passed, predicted, average="macro", labels=[False, True], zero_division=0))
     return metrics

@@ -14,7 +14,7 @@ from dsrsd.data.spec_encoding import SpecEncoder
 from dsrsd.data.spec_table import SpecRaw, load_spec_table
 from dsrsd.data.assistments import AssistmentsRaw
 from dsrsd.datasets import assistments_split, data_dir_for, dataset_of, load_assistments_for
-from dsrsd.metrics import FINAL_OUTCOME, NEXT_STEP
+from dsrsd.metrics import AT_RISK_INDEX, FINAL_OUTCOME, NEXT_STEP
 from dsrsd.settings import data_root
 
 SPLITS = ("train", "validation", "test", "all")
@@ -72,6 +72,22 @@ class PreparedData:
         if isinstance(self.raw, AssistmentsRaw):
             return NEXT_STEP
         return NEXT_STEP if getattr(self.raw, "cutoff", None) == BEFORE_DUE else FINAL_OUTCOME
+
+
+def check_both_labels(data: PreparedData) -> None:
+    """Raise DataError when the training or validation rows all fall on one side of the at-risk split,
+    because no model can learn from them or be selected by ROC AUC on them."""
+    for name in ("train", "validation"):
+        labels = data.encoded.labels[data.split == name]
+        at_risk = np.isin(labels, AT_RISK_INDEX)
+        if len(labels) and (at_risk.all() or not at_risk.any()):
+            side = ("at risk (Fail or Withdrawn; for next-step rows, not passed)" if at_risk.all()
+                    else "not at risk (Distinction or Pass)")
+            raise DataError(
+                f"all {len(labels):,} {name} rows are {side}, so no model can be trained or selected on them; "
+                "check the table the labels come from (studentInfo final_result, studentAssessment for next-step "
+                "rows, the ASSISTments correct column, or a spec's target column)"
+            )
 
 
 def prepare_training_data(data_dir: str | Path, cutoff, validation_seed: int = 0,

@@ -79,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="CSV file to write")
     args = parser.parse_args(argv)
     show_warnings_plainly()
+    out = Path(args.out)
+    if out.is_dir():
+        print(f"error: --out {out} is a folder; name a CSV file, such as {out / 'predictions.csv'}", file=sys.stderr)
+        return 2
     try:
         checkpoint = load_checkpoint(args.checkpoint, resolve_device(args.device))
         perturbation = perturbation_from_args(args, checkpoint.modalities)
@@ -88,9 +92,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     table = prediction_table(encoded, probabilities, checkpoint.task, dataset_of(checkpoint.config))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out, index=False)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out, index=False)
+    except OSError as error:
+        print(f"error: cannot write --out {out} ({error.strerror or error}); choose a writable path", file=sys.stderr)
+        return 2
     print(f"wrote {len(table)} rows to {out}", file=sys.stderr)
     return 0
 

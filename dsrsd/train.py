@@ -30,7 +30,7 @@ from dsrsd.data.synthetic import synthetic_course
 from dsrsd.fit import RunConfig, fit_model, save_fitted
 from dsrsd.metrics import FINAL_OUTCOME, NEXT_STEP, TASKS
 from dsrsd.model import GBDT, architecture_for
-from dsrsd.pipeline import prepare_spec_data, prepare_training_data
+from dsrsd.pipeline import check_both_labels, prepare_spec_data, prepare_training_data
 from dsrsd.settings import data_root
 from dsrsd.training import EpochLog, resolve_device
 
@@ -215,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             data_dir, source = resolve_data_dir(args)
             data = prepare_training_data(data_dir, cutoff, train_modules=args.train_modules)
+        check_both_labels(data)
         run = run_config_from_args(args, data.encoded.modalities)
     except (DataError, ValueError) as error:
         print(f"error: {option_names(str(error))}", file=sys.stderr)

@@ -16,7 +16,7 @@ from dsrsd.config import LossConfig, ModelConfig, TrainConfig
 from dsrsd.data.encoding import Encoded
 from dsrsd.inference import batch_tensors, predict
 from dsrsd.losses import dsrsd_losses, task_loss
-from dsrsd.metrics import outcome_metrics
+from dsrsd.metrics import FINAL_OUTCOME, task_metrics
 from dsrsd.model import DSRSDOutput, build_model
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,7 @@ def train_model(
     on_epoch: Callable[[EpochLog], None] | None = None,
     on_batch: Callable[[int, int], None] | None = None,
     architecture: str = "dsrsd-net",
+    task: str = FINAL_OUTCOME,
 ) -> TrainResult:
     """Train the network of `architecture` and return the weights of the epoch with the best validation
     at-risk AUC.
@@ -122,7 +123,7 @@ def train_model(
             if on_batch is not None:
                 on_batch(index + 1, batches_per_epoch)
 
-        metrics = outcome_metrics(validation.labels, predict(model, validation).probabilities)
+        metrics = task_metrics(task, validation.labels, predict(model, validation).probabilities)
         entry = EpochLog(epoch, {k: v / batches_per_epoch for k, v in sums.items()}, metrics, time.perf_counter() - started)
         result.history.append(entry)
         if on_epoch is not None:

@@ -188,8 +188,12 @@ def next_step_ui(context: PageContext) -> None:
     if not len(table):
         return
     clean_risk = at_risk_probability(clean.probabilities[in_assessment])
-    position = student_ui(table, clean_risk)
-    student = int(keys["id_student"].iloc[position])
+    # Students are picked by id, so the choice stays when another assessment is picked.
+    order = np.argsort(-clean_risk, kind="stable")
+    names = {int(table["id_student"].iloc[i]): f"{table['id_student'].iloc[i]}  (at-risk {clean_risk[i]:.2f} "
+             "without what-if)" for i in order}
+    student = st.selectbox("Student", list(names), format_func=names.get, key="students.step_student")
+    position = int(table["position"].iloc[int(np.flatnonzero(table["id_student"].to_numpy() == student)[0])])
 
     steps = timeline.learner_steps(keys, student)
     perturbation = context.selection.perturbation

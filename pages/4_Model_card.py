@@ -45,11 +45,15 @@ _, checkpoint = picked
 synthetic_banner(checkpoint)
 config = checkpoint.config
 metrics = config.get("metrics", {})
+TASK_DESCRIPTIONS = {
+    "final_outcome": "final_outcome (Distinction, Pass, Fail, Withdrawn; at risk = Fail + Withdrawn)",
+    "next_step": "next_step (one row per step; Pass: passed, Fail: not passed; at risk = not passing the step)",
+}
 data = config.get("data", {})
 
 st.subheader(checkpoint.path.name)
 st.markdown(
-    f"- **Task**: {config.get('task')} (Distinction, Pass, Fail, Withdrawn; at risk = Fail + Withdrawn)\n"
+    f"- **Task**: {TASK_DESCRIPTIONS.get(checkpoint.task, checkpoint.task)}\n"
     f"- **Dataset**: {data.get('dataset')}, cutoff **{data.get('cutoff')}**, engagement form "
     f"**{data.get('engagement_form')}**\n"
     f"- **Protocol**: {data.get('protocol')}\n"

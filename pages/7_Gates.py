@@ -8,7 +8,7 @@ from dsrsd.app import figures
 from dsrsd.app.context import page_context
 from dsrsd.app.sidebar import MODALITY_LABELS
 from dsrsd.diagnostics import gate_summary
-from dsrsd.metrics import at_risk_probability
+from dsrsd.metrics import NEXT_STEP, at_risk_probability
 from dsrsd.projection import MIN_POINTS
 
 st.title("Gates")
@@ -17,6 +17,9 @@ st.caption("The fusion gives each available modality a weight; the weights of a 
            "gets weight 0.")
 
 context = page_context()
+if context.checkpoint.task == NEXT_STEP:
+    st.caption("This is a next-step checkpoint: a learner appears once per step (assessment or answer), so every "
+               "count and picker below is over steps, not distinct learners.")
 clean = context.predictions(perturbed=False)
 perturbation = context.selection.perturbation
 what_if = None if perturbation.is_identity else context.predictions()

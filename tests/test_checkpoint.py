@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import pickle
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from dsrsd.data import OuladEncoder
 from dsrsd.inference import predict
 from dsrsd.model import DSRSDNet
 from dsrsd.perturb import Perturbation
+from dsrsd.settings import CHECKPOINTS_DIR
 
 MODEL_CONFIG = ModelConfig(hidden_size=8, align_size=4, dropout=0.0)
 DATA = {"dataset": "oulad", "task": "final_outcome", "cutoff": 60, "validation_seed": 0}
@@ -230,6 +232,19 @@ def test_edited_engagement_form(saved):
     rewrite_config(saved, lambda config: config["data"].update(engagement_form="course_totals"))
     with pytest.raises(CheckpointError, match="data.engagement_form 'course_totals' differs from schema"):
         load_checkpoint(saved)
+
+
+def test_edited_task(saved):
+    rewrite_config(saved, lambda config: config.update(task="next_step"))
+    with pytest.raises(CheckpointError, match="task 'next_step' does not match data.cutoff"):
+        load_checkpoint(saved)
+
+
+def test_edited_next_step_task(tmp_path):
+    copy = Path(shutil.copytree(CHECKPOINTS_DIR / "oulad-next-step", tmp_path / "copy"))
+    rewrite_config(copy, lambda config: config.update(task="final_outcome"))
+    with pytest.raises(CheckpointError, match="task 'final_outcome' does not match data.cutoff 'before_due'"):
+        load_checkpoint(copy)
 
 
 def test_empty_weights(saved):

@@ -91,7 +91,7 @@ def test_next_step_with_spec_exits_2(tmp_path, capsys):
 def test_synthetic_next_step_uses_click_windows(tmp_path, capsys):
     """The synthetic course has a full click log, so next-step rows read the weekly windows before each due day."""
     out = tmp_path / "model"
-    argv = ["--dataset", "synthetic", "--learners", "120", "--task", "next_step", "--epochs", "1",
+    argv = ["--dataset", "synthetic", "--learners", "400", "--task", "next_step", "--epochs", "1",
             "--hidden-size", "8", "--out", str(out), "--quiet"]
     assert train.main(argv) == 0, capsys.readouterr().err
     config = json.loads((out / "config.json").read_text())
@@ -100,3 +100,33 @@ def test_synthetic_next_step_uses_click_windows(tmp_path, capsys):
     assert config["schema"]["kinds"]["engagement"] == "sequence"
     assert config["schema"]["steps"]["engagement"] == CLICK_WINDOWS
     assert config["data"]["rows"]["test"] > 0
+
+
+def test_predict_out_folder_exits_2(trained, tmp_path, capsys):
+    assert predict.main(["--checkpoint", str(trained), "--out", str(tmp_path)]) == 2
+    assert f"--out {tmp_path} is a folder" in capsys.readouterr().err
+
+
+def test_predict_unwritable_out_exits_2(trained, oulad_dir, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    out = blocker / "predictions.csv"
+    assert predict.main(["--checkpoint", str(trained), "--data-dir", str(oulad_dir), "--out", str(out)]) == 2
+    assert f"cannot write --out {out}" in capsys.readouterr().err
+
+
+@pytest.fixture
+def unsubmitted_dir(mini_oulad_dir, oulad_dir, tmp_path):
+    """The small AAA 2013J folder with every submission removed."""
+    path = mini_oulad_dir / "studentAssessment.csv"
+    header = path.read_text().splitlines()[0]
+    path.write_text(header + "\n")
+    return mini_oulad_dir
+
+
+def test_train_one_label_exits_2(unsubmitted_dir, tmp_path, capsys):
+    """Without any submission every next-step row is not passed, which no model can learn from."""
+    argv = ["--task", "next_step", "--data-dir", str(unsubmitted_dir), "--epochs", "1", "--out", str(tmp_path / "m")]
+    assert train.main(argv) == 2
+    assert "train rows are at risk (Fail or Withdrawn; for next-step rows, not passed)" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()

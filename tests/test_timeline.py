@@ -55,3 +55,19 @@ def test_timeline_values_add_up(course, perturbation):
     assert history.results == timeline.result_names(steps.labels)
     for modality in perturbation.knockout:
         assert (history.contributions[:, steps.modalities.index(modality)] == 0).all()
+
+
+def test_same_day_steps_stay_apart(oulad_dir):
+    """GGG 2014J has six assessments due on one day; each still gets its own point on the timeline."""
+    checkpoint = load_checkpoint(CHECKPOINTS_DIR / "oulad-next-step")
+    encoded = encode_for_checkpoint(checkpoint, oulad_dir, "test")
+    rows = np.flatnonzero((encoded.keys["code_module"] == "GGG").to_numpy())
+    course = encoded.subset(rows)
+    steps = course.subset(timeline.learner_steps(course.keys, int(course.keys["id_student"].iloc[0])))
+    assert steps.keys["due_day"].duplicated().any()
+    probabilities = predict(checkpoint.model, steps).probabilities
+    history = timeline.learner_timeline(checkpoint.model, steps, probabilities, probabilities, Perturbation())
+    labels = history.axis.x_values(history.keys)
+    assert len(set(labels)) == len(steps)
+    figure = timeline.probability_figure(history, what_if=False)
+    assert list(figure.data[0].x) == labels

@@ -39,7 +39,8 @@ class StepAxis:
 
     def x_values(self, keys: pd.DataFrame) -> list:
         if self.order_column == "due_day":
-            return [f"day {int(day)}" for day in keys["due_day"]]
+            # Several assessments can be due on one day, so each point is named by its assessment number too.
+            return [f"#{int(step)}, day {int(day)}" for step, day in zip(keys["step"], keys["due_day"])]
         return [int(step) for step in keys["step"]]
 
     def hover(self, keys: pd.DataFrame) -> list[str]:
@@ -49,7 +50,7 @@ class StepAxis:
                 for step, skill, problem in zip(keys["step"], keys["skill"], keys["problem_id"])]
 
 
-ASSESSMENT_STEPS = StepAxis("id_student", "due_day", "assessment due", "pass", PASSED_LABEL, NOT_PASSED_LABEL,
+ASSESSMENT_STEPS = StepAxis("id_student", "due_day", "assessment number and due day", "pass", PASSED_LABEL, NOT_PASSED_LABEL,
                             "Probability to pass each assessment (marker: recorded result, green passed, red not)")
 ANSWER_STEPS = StepAxis("user_id", "step", "answer number", "correct", "Correct", "Incorrect",
                         "Probability of a correct answer at each step (marker: recorded answer, green correct, red not)")
@@ -71,7 +72,8 @@ def course_assessments(keys: pd.DataFrame) -> pd.DataFrame:
 
 
 def assessment_label(assessment: pd.Series) -> str:
-    return f"Assessment {int(assessment['id_assessment'])} (step {int(assessment['step']) + 1}, due day {int(assessment['due_day'])})"
+    return (f"Assessment {int(assessment['id_assessment'])} (number {int(assessment['step'])} of the presentation, "
+            f"due day {int(assessment['due_day'])})")
 
 
 def learner_steps(keys: pd.DataFrame, student: int) -> np.ndarray:

@@ -22,7 +22,7 @@ from dsrsd.data.oulad import ASSESSMENT_FEATURES, PROFILE_CATEGORICAL, OuladRaw
 log = logging.getLogger(__name__)
 
 # Bump when the build changes what it produces, so old cache entries are not reused.
-BUILD_VERSION = 1
+BUILD_VERSION = 2
 REGISTRATION_COLUMNS = ["code_module", "code_presentation", "id_student"]
 
 

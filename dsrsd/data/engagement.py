@@ -116,6 +116,11 @@ def _course_totals(keys: pd.DataFrame, tables: OuladTables) -> EngagementArrays:
         precourse = _join_per_registration(keys, tables.precourse_clicks, PRECOURSE_COLUMNS,
                                            "derived/vle_precourse_clicks_per_registration")
     else:
+        warnings.warn(
+            "derived/vle_precourse_clicks_per_registration is missing, so the pre-course click features are 0 for "
+            "every registration; a model trained with that table will predict differently, so add it back",
+            stacklevel=4,
+        )
         precourse = np.zeros((len(keys), len(PRECOURSE_COLUMNS)))
     values = np.concatenate([totals, precourse], axis=1).astype(np.float32)
     return EngagementArrays(TOTALS, values, None, GROUP_COLUMNS + PRECOURSE_COLUMNS, values.sum(axis=1) > 0)

@@ -49,8 +49,8 @@ PASSED, NOT_PASSED = OUTCOME_CLASSES.index("Pass"), OUTCOME_CLASSES.index("Fail"
 def build_next_step(tables: OuladTables) -> OuladRaw:
     """Build the raw modalities of every (registration, non-exam assessment after the first) row.
 
-    Keys are the registration, `id_assessment`, its `due_day` and its `step` (1 for the second
-    assessment of the presentation).
+    Keys are the registration, `id_assessment`, its `due_day` and its `step`: the assessment's number in
+    its presentation's due-day order, 1 for the first, so rows start at 2.
     """
     info = tables.student_info.sort_values(REGISTRATION_KEY).reset_index(drop=True)
     registrations = info[REGISTRATION_KEY].copy()
@@ -58,7 +58,7 @@ def build_next_step(tables: OuladTables) -> OuladRaw:
     schedule = _schedule(tables)
 
     targets = registrations.reset_index().rename(columns={"index": "registration"}).merge(
-        schedule[schedule["step"] >= 1], on=["code_module", "code_presentation"])
+        schedule[schedule["step"] >= 2], on=["code_module", "code_presentation"])
     targets = targets.sort_values(["registration", "step"]).reset_index(drop=True)
     if targets.empty:
         raise DataError("assessments: no presentation has two or more non-exam assessments, so there is no next step")
@@ -89,7 +89,7 @@ def build_next_step(tables: OuladTables) -> OuladRaw:
 
 
 def _schedule(tables: OuladTables) -> pd.DataFrame:
-    """Return the non-exam assessments with their `step` in (due day, id) order per presentation."""
+    """Return the non-exam assessments with their `step`, numbered from 1 in (due day, id) order per presentation."""
     non_exam = tables.assessments[tables.assessments["assessment_type"] != "Exam"].copy()
     unknown_types = ~non_exam["assessment_type"].isin(["TMA", "CMA"])
     if unknown_types.any():
@@ -106,7 +106,7 @@ def _schedule(tables: OuladTables) -> pd.DataFrame:
         )
     non_exam = non_exam.rename(columns={"date": "due_day"}).sort_values(
         ["code_module", "code_presentation", "due_day", "id_assessment"])
-    non_exam["step"] = non_exam.groupby(["code_module", "code_presentation"]).cumcount()
+    non_exam["step"] = non_exam.groupby(["code_module", "code_presentation"]).cumcount() + 1
     return non_exam[["code_module", "code_presentation", "id_assessment", "assessment_type", "weight", "due_day", "step"]]
 
 

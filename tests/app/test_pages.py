@@ -399,8 +399,14 @@ def test_students_page_next_step_timeline(data_root):
     assert (perturbed["Assessment history"] == 0).all()
     assert "under the what-if" in next(item.value for item in app.markdown if item.value.startswith("Probability of not passing"))
 
+    student = app.selectbox(key="students.step_student")
+    other = int(student.options[-1].split()[0])         # options are labelled "ID  (at-risk ...)"
+    student.set_value(other).run()
+    assert f"Timeline of student {other}" in [item.value for item in app.subheader]
     picker = app.selectbox(key="students.assessment")
     last = int(picker.options[-1].split()[1])          # options are labelled "Assessment ID (...)"
     picker.set_value(last).run()
+    assert app.selectbox(key="students.step_student").value == other
+    assert f"Timeline of student {other}" in [item.value for item in app.subheader]
     assert not app.exception, [item.value for item in app.exception]
     assert f"assessment {last} " in next(value.value for value in app.subheader if "students," in value.value)

@@ -208,6 +208,15 @@ def test_totals_need_end_cutoff(mini_oulad_dir):
     assert engagement_form(tables, "end") == "precourse_clicks"
 
 
+def test_totals_without_precourse_warns(mini_oulad_dir):
+    tables = load_tables(mini_oulad_dir)
+    tables.precourse_clicks = None
+    with pytest.warns(UserWarning, match="pre-course click features are 0 for every registration"):
+        raw = build_oulad(tables, "end")
+    assert raw.engagement.form == "course_totals"
+    assert (raw.engagement.values[:, -2:] == 0).all()
+
+
 def test_derived_row_without_registration(mini_oulad_dir):
     tables = load_tables(mini_oulad_dir)
     stray = tables.precourse_clicks.iloc[[0]].assign(id_student=float(UNREGISTERED))

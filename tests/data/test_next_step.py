@@ -46,7 +46,7 @@ def test_row_counts_match_tables(next_step_real, oulad_tables):
     assert len(next_step_real) == int((registrations["assessments"] - 1).sum())
     assert int((next_step_real.keys["code_presentation"] == "2014J").sum()) == 72_700
     assert not next_step_real.keys.duplicated(["code_module", "code_presentation", "id_student", "id_assessment"]).any()
-    assert next_step_real.keys["step"].min() == 1
+    assert next_step_real.keys["step"].min() == 2      # the first assessment is never a target
 
 
 def test_history_due_before_target(next_step_real):
@@ -73,6 +73,7 @@ def test_mini_rows_of_one_student(mini_oulad_dir):
     rows = raw.keys[raw.keys["id_student"] == STUDENT]
     assert rows["id_assessment"].tolist() == [1753, 1754, 1755, 1756]
     assert rows["due_day"].tolist() == [54, 117, 166, 215]
+    assert rows["step"].tolist() == [2, 3, 4, 5]
     # The history of the row due on day 117 holds the assessments due on days 19 and 54, then the query.
     row = row_of(raw, STUDENT, 1754)
     assert raw.assessment_mask[row].sum() == 3
