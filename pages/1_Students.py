@@ -164,6 +164,32 @@ def final_outcome_ui(context: PageContext) -> None:
     comparison_ui(context, position)
 
 
+def timeline_ui(context: PageContext, steps: np.ndarray, student: int, clean, predictions, step_name: str,
+                key_columns: dict) -> timeline.Timeline:
+    """Draw one student's timeline: the charts, then a table with `key_columns` naming the step's keys.
+
+    `steps` are positions in `context.rows`, in step order; `step_name` names a step in the captions.
+    """
+    perturbation = context.selection.perturbation
+    history = timeline.learner_timeline(context.checkpoint.model, context.cohorts.encoded.subset(context.rows[steps]),
+                                        clean.probabilities[steps], predictions.probabilities[steps], perturbation)
+    outcome = f"P({history.axis.outcome})"
+    st.subheader(f"Timeline of student {student}")
+    left, right = st.columns(2)
+    left.plotly_chart(timeline.probability_figure(history, not perturbation.is_identity), key="students.timeline")
+    right.plotly_chart(timeline.attribution_figure(history), key="students.timeline_attribution")
+    right.caption(f"Each bar is a modality's exact Shapley value at that {step_name}: how much seeing the modality "
+                  f"moves {outcome} compared with the model not seeing it. The what-if applies to every {step_name}.")
+    st.dataframe(timeline.timeline_table(history), hide_index=True, column_config={
+        **key_columns,
+        "p_pass": st.column_config.NumberColumn(outcome, format="%.2f"),
+        "p_pass_clean": st.column_config.NumberColumn(f"{outcome} without what-if", format="%.2f"),
+        **{name: st.column_config.NumberColumn(f"{name} (points)", format="%+.2f")
+           for name in figures.labelled(context.cohorts.encoded.modalities)},
+    })
+    return history
+
+
 def next_step_ui(context: PageContext) -> None:
     """Risk of not passing one assessment per student, then one student's timeline over every assessment."""
     keys = context.cohorts.encoded.keys.iloc[context.rows].reset_index(drop=True)
@@ -197,22 +223,10 @@ def next_step_ui(context: PageContext) -> None:
 
     steps = timeline.learner_steps(keys, student)
     perturbation = context.selection.perturbation
-    history = timeline.learner_timeline(context.checkpoint.model, context.cohorts.encoded.subset(context.rows[steps]),
-                                        clean.probabilities[steps], predictions.probabilities[steps], perturbation)
-    st.subheader(f"Timeline of student {student}")
-    left, right = st.columns(2)
-    left.plotly_chart(timeline.probability_figure(history, not perturbation.is_identity), key="students.timeline")
-    right.plotly_chart(timeline.attribution_figure(history), key="students.timeline_attribution")
-    right.caption("Each bar is a modality's exact Shapley value at that step: how much seeing the modality moves "
-                  "P(pass) compared with the model not seeing it. The what-if applies to every step.")
-    st.dataframe(timeline.timeline_table(history), hide_index=True, column_config={
+    timeline_ui(context, steps, student, clean, predictions, "step", {
         "id_assessment": st.column_config.NumberColumn("Assessment", format="%d"),
         "due_day": st.column_config.NumberColumn("Due day", format="%d"),
         "recorded": "Recorded result",
-        "p_pass": st.column_config.NumberColumn("P(pass)", format="%.2f"),
-        "p_pass_clean": st.column_config.NumberColumn("P(pass) without what-if", format="%.2f"),
-        **{name: st.column_config.NumberColumn(f"{name} (points)", format="%+.2f")
-           for name in figures.labelled(context.cohorts.encoded.modalities)},
     })
 
     st.subheader(f"Step detail: {labels[chosen].lower()}")
@@ -281,23 +295,11 @@ def next_attempt_ui(context: PageContext) -> None:
 
     steps = timeline.learner_steps(keys, student)
     perturbation = context.selection.perturbation
-    history = timeline.learner_timeline(context.checkpoint.model, encoded.subset(context.rows[steps]),
-                                        clean.probabilities[steps], predictions.probabilities[steps], perturbation)
-    st.subheader(f"Timeline of student {student}")
-    left, right = st.columns(2)
-    left.plotly_chart(timeline.probability_figure(history, not perturbation.is_identity), key="students.timeline")
-    right.plotly_chart(timeline.attribution_figure(history), key="students.timeline_attribution")
-    right.caption("Each bar is a modality's exact Shapley value at that answer: how much seeing the modality moves "
-                  "P(correct) compared with the model not seeing it. The what-if applies to every answer.")
-    st.dataframe(timeline.timeline_table(history), hide_index=True, column_config={
+    history = timeline_ui(context, steps, student, clean, predictions, "answer", {
         "step": st.column_config.NumberColumn("Answer", format="%d"),
         "problem_id": st.column_config.NumberColumn("Problem", format="%d"),
         "skill": "Skill",
         "recorded": "Recorded answer",
-        "p_pass": st.column_config.NumberColumn("P(correct)", format="%.2f"),
-        "p_pass_clean": st.column_config.NumberColumn("P(correct) without what-if", format="%.2f"),
-        **{name: st.column_config.NumberColumn(f"{name} (points)", format="%+.2f")
-           for name in figures.labelled(encoded.modalities)},
     })
 
     numbers = [int(step) for step in keys["step"].to_numpy()[steps]]

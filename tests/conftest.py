@@ -7,6 +7,7 @@ is set, in which case they fail.
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 from pathlib import Path
@@ -158,6 +159,15 @@ def mini_oulad_source(oulad_dir, tmp_path_factory) -> Path:
 def mini_oulad_dir(mini_oulad_source, tmp_path) -> Path:
     """An editable copy of `mini_oulad_source` for one test."""
     return Path(shutil.copytree(mini_oulad_source, tmp_path / "oulad"))
+
+
+def write_click_log(folder: Path, module: str, presentation: str, clicks: list[tuple]) -> None:
+    """Write `studentVle.csv` in the release's format (quoted, CRLF) from (id_student, id_site, date, sum_click) rows."""
+    with open(folder / "studentVle.csv", "w", newline="") as handle:
+        writer = csv.writer(handle, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+        writer.writerow(["code_module", "code_presentation", "id_student", "id_site", "date", "sum_click"])
+        for student, site, day, count in clicks:
+            writer.writerow([module, presentation, student, site, day, count])
 
 
 def make_toy_raw(rows: int = 48, seed: int = 0) -> OuladRaw:

@@ -38,6 +38,14 @@ GROUP_COLUMNS = [
     "interaction_and_discussion_sum_click", "tool_sum_click",
 ]
 PRECOURSE_COLUMNS = ["pre_course_clicks", "pre_course_interaction_rows"]
+# The click log as typed columns, read from the file passed as the query's parameter. nullstr '?'
+# follows the release's convention for missing values.
+CLICK_LOG_QUERY = """
+    SELECT code_module, code_presentation, CAST(id_student AS BIGINT) AS id_student,
+           CAST(id_site AS BIGINT) AS id_site, CAST(date AS INTEGER) AS date,
+           CAST(sum_click AS DOUBLE) AS sum_click
+    FROM read_csv(?, header = true, nullstr = '?', all_varchar = true)
+"""
 
 
 @dataclass
@@ -143,14 +151,8 @@ def _weekly_clicks(keys: pd.DataFrame, tables: OuladTables, cutoff: str | int) -
         connection.register("registrations", keys.reset_index().rename(columns={"index": "row"}))
         source = str(tables.student_vle_path)
         day_filter = "" if cutoff == "end" else f"WHERE s.date <= {int(cutoff)}"
-        # nullstr '?' follows the release's convention for missing values.
         clicks = connection.execute(f"""
-            WITH s AS (
-                SELECT code_module, code_presentation, CAST(id_student AS BIGINT) AS id_student,
-                       CAST(id_site AS BIGINT) AS id_site, CAST(date AS INTEGER) AS date,
-                       CAST(sum_click AS DOUBLE) AS sum_click
-                FROM read_csv(?, header = true, nullstr = '?', all_varchar = true)
-            )
+            WITH s AS ({CLICK_LOG_QUERY})
             SELECT r.row, CAST(floor(s.date / 7.0) AS INTEGER) AS week,
                    coalesce(v.activity_type, '(unknown site)') AS activity_type,
                    sum(s.sum_click) AS clicks, count(*) AS log_rows,

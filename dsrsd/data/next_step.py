@@ -26,9 +26,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from dsrsd.data.engagement import FIRST_WEEK, EngagementArrays, _precourse
+from dsrsd.data.engagement import CLICK_LOG_QUERY, FIRST_WEEK, EngagementArrays, _precourse
 from dsrsd.data.oulad import (
     ASSESSMENT_FEATURES, OUTCOME_CLASSES, OuladRaw, _build_profile, _warn_unregistered_submissions,
+    non_exam_assessments,
 )
 from dsrsd.data.tables import REGISTRATION_KEY, DataError, OuladTables
 
@@ -39,8 +40,8 @@ BEFORE_DUE = "before_due"
 NEXT_STEP_FEATURES = ASSESSMENT_FEATURES + ["is_target"]
 PASS_MARK = 40
 # Weeks of clicks before each due day. In OULAD, 96% of consecutive non-exam assessments of a presentation
-# are due at most 8 weeks apart (the maximum is 9), so the windows cover the span since the previous one
-# while the N x W x F array stays small.
+# are due at most 8 weeks apart, and the maximum is 9. So the windows cover the span since the previous
+# assessment, and the N x W x F array stays small.
 CLICK_WINDOWS = 8
 CLICKS_BEFORE_DUE = "clicks_before_due"
 PASSED, NOT_PASSED = OUTCOME_CLASSES.index("Pass"), OUTCOME_CLASSES.index("Fail")
@@ -90,13 +91,7 @@ def build_next_step(tables: OuladTables) -> OuladRaw:
 
 def _schedule(tables: OuladTables) -> pd.DataFrame:
     """Return the non-exam assessments with their `step`, numbered from 1 in (due day, id) order per presentation."""
-    non_exam = tables.assessments[tables.assessments["assessment_type"] != "Exam"].copy()
-    unknown_types = ~non_exam["assessment_type"].isin(["TMA", "CMA"])
-    if unknown_types.any():
-        raise DataError(
-            f"assessments: column assessment_type has {int(unknown_types.sum())} value(s) outside "
-            f"TMA, CMA, Exam, for example {non_exam.loc[unknown_types, 'assessment_type'].iloc[0]!r}"
-        )
+    non_exam = non_exam_assessments(tables.assessments)
     undated = non_exam["date"].isna()
     if undated.any():
         example = non_exam.loc[undated, "id_assessment"].iloc[0]
@@ -204,12 +199,7 @@ def _clicks_before_due(registrations: pd.DataFrame, targets: pd.DataFrame, table
         connection.register("targets", rows)
         source = str(tables.student_vle_path)
         clicks = connection.execute(f"""
-            WITH s AS (
-                SELECT code_module, code_presentation, CAST(id_student AS BIGINT) AS id_student,
-                       CAST(id_site AS BIGINT) AS id_site, CAST(date AS INTEGER) AS date,
-                       CAST(sum_click AS DOUBLE) AS sum_click
-                FROM read_csv(?, header = true, nullstr = '?', all_varchar = true)
-            ),
+            WITH s AS ({CLICK_LOG_QUERY}),
             daily AS (
                 SELECT r.registration, s.date, coalesce(v.activity_type, '(unknown site)') AS activity_type,
                        sum(s.sum_click) AS clicks

@@ -144,13 +144,8 @@ def _build_profile(info: pd.DataFrame, registration: pd.DataFrame, cutoff: str |
     return categorical, numeric
 
 
-def _build_assessments(keys: pd.DataFrame, tables: OuladTables, cutoff: str | int):
-    """Return the steps (N x T x F), their mask and whether each learner submitted anything.
-
-    T is the largest number of non-exam assessments of any presentation, so the width does not
-    depend on which presentations are loaded or on the cutoff.
-    """
-    assessments = tables.assessments
+def non_exam_assessments(assessments: pd.DataFrame) -> pd.DataFrame:
+    """Return a copy of the TMA and CMA rows of `assessments`, rejecting any other type but Exam."""
     non_exam = assessments[assessments["assessment_type"] != "Exam"].copy()
     unknown_types = ~non_exam["assessment_type"].isin(["TMA", "CMA"])
     if unknown_types.any():
@@ -158,6 +153,17 @@ def _build_assessments(keys: pd.DataFrame, tables: OuladTables, cutoff: str | in
             f"assessments: column assessment_type has {int(unknown_types.sum())} value(s) outside "
             f"TMA, CMA, Exam, for example {non_exam.loc[unknown_types, 'assessment_type'].iloc[0]!r}"
         )
+    return non_exam
+
+
+def _build_assessments(keys: pd.DataFrame, tables: OuladTables, cutoff: str | int):
+    """Return the steps (N x T x F), their mask and whether each learner submitted anything.
+
+    T is the largest number of non-exam assessments of any presentation, so the width does not
+    depend on which presentations are loaded or on the cutoff.
+    """
+    assessments = tables.assessments
+    non_exam = non_exam_assessments(assessments)
     undated = non_exam["date"].isna()
     if undated.any():
         warnings.warn(

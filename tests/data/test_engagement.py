@@ -7,7 +7,6 @@ written here for three AAA 2013J registrations, with real id_site values from vl
 from __future__ import annotations
 
 import copy
-import csv
 import shutil
 import warnings
 
@@ -18,6 +17,7 @@ import pytest
 from dsrsd.data import DataError, build_oulad, engagement_form, load_tables
 from dsrsd.data.engagement import FIRST_WEEK, GROUP_COLUMNS, PRECOURSE_COLUMNS
 from dsrsd.data.tables import REGISTRATION_KEY
+from tests.conftest import write_click_log
 
 STUDENT_A, STUDENT_B, STUDENT_C = 11391, 28400, 30268   # AAA 2013J registrations
 UNREGISTERED = 99_999_999
@@ -45,11 +45,7 @@ CLICKS = [
 def weekly_dir(mini_oulad_source, tmp_path):
     """A copy of the small data folder plus a studentVle.csv in the release's format (quoted, CRLF)."""
     folder = shutil.copytree(mini_oulad_source, tmp_path / "oulad")
-    with open(folder / "studentVle.csv", "w", newline="") as handle:
-        writer = csv.writer(handle, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
-        writer.writerow(["code_module", "code_presentation", "id_student", "id_site", "date", "sum_click"])
-        for student, site, day, clicks in CLICKS:
-            writer.writerow(["AAA", "2013J", student, site, day, clicks])
+    write_click_log(folder, "AAA", "2013J", CLICKS)
     return folder
 
 

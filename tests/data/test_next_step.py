@@ -6,7 +6,6 @@ here for AAA 2013J, whose non-exam assessments 1752-1756 are due on days 19, 54,
 
 from __future__ import annotations
 
-import csv
 import shutil
 
 import numpy as np
@@ -15,6 +14,7 @@ import pytest
 
 from dsrsd.data import BEFORE_DUE, DataError, OuladEncoder, build_oulad, load_oulad, load_tables
 from dsrsd.data.next_step import CLICK_WINDOWS, NEXT_STEP_FEATURES, PASSED, build_next_step
+from tests.conftest import write_click_log
 
 STUDENT = 28400                    # an AAA 2013J registration
 SCHEDULE = {1752: 19, 1753: 54, 1754: 117, 1755: 166, 1756: 215}
@@ -170,11 +170,7 @@ CLICKS = [
 @pytest.fixture
 def click_log_dir(mini_oulad_source, tmp_path):
     folder = shutil.copytree(mini_oulad_source, tmp_path / "oulad")
-    with open(folder / "studentVle.csv", "w", newline="") as handle:
-        writer = csv.writer(handle, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
-        writer.writerow(["code_module", "code_presentation", "id_student", "id_site", "date", "sum_click"])
-        for student, site, day, clicks in CLICKS:
-            writer.writerow(["AAA", "2013J", student, site, day, clicks])
+    write_click_log(folder, "AAA", "2013J", CLICKS)
     return folder
 
 
