@@ -177,9 +177,12 @@ def timeline_ui(context: PageContext, steps: np.ndarray, student: int, clean, pr
     st.subheader(f"Timeline of student {student}")
     left, right = st.columns(2)
     left.plotly_chart(timeline.probability_figure(history, not perturbation.is_identity), key="students.timeline")
+    left.caption(f"Marker colour: the recorded result, green {history.axis.positive.lower()}, red "
+                 f"{history.axis.negative.lower()}. Under a what-if, the grey dashed line is {outcome} without it.")
     right.plotly_chart(timeline.attribution_figure(history), key="students.timeline_attribution")
-    right.caption(f"Each bar is a modality's exact Shapley value at that {step_name}: how much seeing the modality "
-                  f"moves {outcome} compared with the model not seeing it. The what-if applies to every {step_name}.")
+    right.caption(f"Each bar is a modality's exact Shapley value at that {step_name}, in percentage points: how much "
+                  f"seeing the modality moves {outcome} compared with the model not seeing it. The what-if applies "
+                  f"to every {step_name}.")
     st.dataframe(timeline.timeline_table(history), hide_index=True, column_config={
         **key_columns,
         "p_pass": st.column_config.NumberColumn(outcome, format="%.2f"),

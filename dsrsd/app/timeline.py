@@ -51,9 +51,9 @@ class StepAxis:
 
 
 ASSESSMENT_STEPS = StepAxis("id_student", "due_day", "assessment number and due day", "pass", PASSED_LABEL, NOT_PASSED_LABEL,
-                            "Probability to pass each assessment (marker: recorded result, green passed, red not)")
+                            "Probability to pass each assessment")
 ANSWER_STEPS = StepAxis("user_id", "step", "answer number", "correct", "Correct", "Incorrect",
-                        "Probability of a correct answer at each step (marker: recorded answer, green correct, red not)")
+                        "Probability of a correct answer at each step")
 
 
 def step_axis(keys: pd.DataFrame) -> StepAxis:
@@ -149,7 +149,7 @@ def attribution_figure(timeline: Timeline) -> go.Figure:
         figure.add_trace(go.Bar(x=labels, y=timeline.contributions[:, index] * 100, name=name, hovertext=hover,
                                 marker_color=MODALITY_COLOURS[index % len(MODALITY_COLOURS)]))
     figure.update_layout(barmode="group",
-                         title=f"Shapley value per modality and step (percentage points of P({axis.outcome}))",
+                         title="Shapley value per modality and step",
                          yaxis=dict(title="percentage points"), xaxis=dict(title=axis.axis_title), height=340,
                          margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.25))
     return figure

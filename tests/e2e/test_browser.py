@@ -252,3 +252,35 @@ def test_knockout_changes_probability(server, page, screenshots_dir):
     assert abs(sum(map(float, after[2:])) - sum(map(float, before[2:]))) >= 0.01
     assert page.console_log.errors == []
     assert server_error_lines(log_path) == []
+
+
+def choose(page, name: str, text: str) -> str:
+    """Type `text` into the selectbox labelled `name`, pick the first match and return the shown value."""
+    box = page.get_by_role("combobox", name=name, exact=True)
+    box.fill(text)
+    page.keyboard.press("Enter")
+    wait_for_app(page)
+    return box.input_value()
+
+
+def test_next_step_timeline_follows_student(server, page, screenshots_dir):
+    """With the next-step checkpoint, the chosen student's timeline stays when another assessment is picked."""
+    url, log_path = server
+    open_page(page, url, "Students")
+    assert choose(page, "Checkpoint", "oulad-next-step") == "oulad-next-step"
+    page.get_by_role("combobox", name="Assessment to predict", exact=True).wait_for()
+
+    label = choose(page, "Student", "at-risk 0.5")
+    student = re.match(r"^(\d+)\s", label)
+    assert student, label
+    timeline = page.get_by_role("heading", name=f"Timeline of student {student.group(1)}", exact=True)
+    timeline.wait_for()
+    assessment = choose(page, "Assessment to predict", "number 4 of")
+    assert "number 4 of the presentation" in assessment
+    timeline.wait_for()
+    assert selected_student(page).startswith(student.group(1))
+    page.screenshot(path=str(screenshots_dir / "Students-next-step.png"), full_page=True)
+
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert page.console_log.errors == []
+    assert server_error_lines(log_path) == []
