@@ -58,10 +58,12 @@ order = np.argsort(-risk)
 keys = context.cohorts.encoded.keys.iloc[context.rows]
 if "user_id" in keys.columns:
     # ASSISTments rows are answers: name each by its student and answer number.
-    names = [f"{user}, answer {step}" for user, step in zip(keys["user_id"], keys["step"])]
+    row_names = [f"{user}, answer {step}" for user, step in zip(keys["user_id"], keys["step"])]
+elif "id_assessment" in keys.columns:
+    row_names = [f"{student}, assessment {assessment}" for student, assessment in zip(keys["id_student"], keys["id_assessment"])]
 else:
-    names = [str(student) for student in keys["id_student"]]
-labels = {int(i): f"{names[i]}  (at-risk {risk[i]:.2f})" for i in order}
+    row_names = [str(student) for student in keys["id_student"]]
+labels = {int(i): f"{row_names[i]}  (at-risk {risk[i]:.2f})" for i in order}
 position = st.selectbox("Student", list(labels), format_func=labels.get, key="gates.student")
 series = {"clean": clean.gates[position]}
 if what_if is not None:

@@ -5,6 +5,7 @@ Each page is run clean, then with a knockout and a noise level set in the shared
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -234,6 +235,9 @@ def test_gates_page_what_if(data_root):
     assert clean["mean_gate"].between(0, 1).all()
     assert clean.loc["Assessment history", "truly_missing"] > 0
     assert len(app.get("plotly_chart")) == 2
+    learner_chart = json.loads(app.get("plotly_chart")[1].proto.spec)
+    assert "Fusion gate weights of this learner" in json.dumps(learner_chart["layout"]["title"])
+    assert list(learner_chart["data"][0]["y"]) == ["Profile", "Assessment history", "Platform engagement"]
     set_what_if(app, "profile", "platform engagement", 1.0)
     shifted = app.dataframe[0].value.set_index("modality")
     assert shifted.loc["Profile", "mean_gate_what_if"] == 0
