@@ -13,7 +13,7 @@ import numpy as np
 from dsrsd.data import DataError, Encoded, default_split, load_oulad
 from dsrsd.data.assistments import (
     DATA_FOLDERS as ASSISTMENTS_FOLDERS, DOWNLOAD_URL as ASSISTMENTS_URL, FOLDS, MAX_HISTORY, find_assistments_file,
-    fold_split, load_assistments,
+    fold_split, load_assistments, students_fingerprint,
 )
 from dsrsd.data.spec import spec_from_dict
 from dsrsd.data.spec_table import load_spec_table
@@ -96,8 +96,23 @@ def assistments_split(config: dict, raw) -> np.ndarray:
 
 
 def load_assistments_for(config: dict, data_dir: str | Path):
-    """Load the ASSISTments rows of `data_dir` (the file, its folder or the data root) with the checkpoint's history cap."""
-    return load_assistments(find_assistments_file(data_dir), config["data"].get("max_history", MAX_HISTORY))
+    """Load the ASSISTments rows of `data_dir` (the file, its folder or the data root) with the checkpoint's history cap.
+
+    Raises DataError when the file's students differ from those the checkpoint was trained on, because
+    the folds would then put some training students into the test split.
+    """
+    data = config["data"]
+    path = find_assistments_file(data_dir)
+    raw = load_assistments(path, data.get("max_history", MAX_HISTORY))
+    recorded = data.get("students_sha256")
+    if recorded is not None and recorded != students_fingerprint(raw):
+        trained_on = (data.get("load") or {}).get("students", "?")
+        raise DataError(
+            f"{path} has {raw.stats.students} students, not the {trained_on} students of the file this checkpoint was "
+            f"trained on ({data.get('file')}), so its student folds would put training students into the test split; "
+            "use that file, or train a new checkpoint on this one"
+        )
+    return raw
 
 
 def default_checkpoint(paths: list[str], root: Path) -> str:

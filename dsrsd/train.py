@@ -119,8 +119,9 @@ def cutoff_for_task(task: str, cutoff: str) -> str | int:
     """Return the build cutoff of `task`: the --cutoff value for the final outcome, BEFORE_DUE for the next step."""
     if task == NEXT_STEP:
         if str(cutoff).strip().lower() != "end":
-            raise ValueError(f"invalid --cutoff {cutoff!r} for --task next_step: every next-step row is cut the day "
-                             "before its assessment's due day, so leave --cutoff out")
+            raise ValueError(f"invalid --cutoff {cutoff!r} for --task next_step: every next-step row is cut before "
+                             "its own step (the day before an OULAD assessment's due day, or before an ASSISTments "
+                             "answer), so leave --cutoff out")
         return BEFORE_DUE
     return parse_cutoff(cutoff)
 

@@ -47,7 +47,8 @@ config = checkpoint.config
 metrics = config.get("metrics", {})
 TASK_DESCRIPTIONS = {
     "final_outcome": "final_outcome (Distinction, Pass, Fail, Withdrawn; at risk = Fail + Withdrawn)",
-    "next_step": "next_step (one row per step; Pass: passed, Fail: not passed; at risk = not passing the step)",
+    "next_step": "next_step (one row per step; Pass: the assessment passed or the answer correct, Fail: not; "
+                 "at risk = Fail)",
 }
 data = config.get("data", {})
 

@@ -118,3 +118,15 @@ def test_predict_without_data_exits_2(trained, tmp_path, monkeypatch, capsys):
 def test_project_rejects_assistments(trained, capsys):
     assert project.main(["--checkpoint", str(trained)]) == 2
     assert "is an ASSISTments checkpoint" in capsys.readouterr().err
+
+
+def test_other_students_file_exits_2(trained, assistments_file, tmp_path, capsys):
+    """A file with other students would shift the folds, so evaluating on it is rejected, naming both files."""
+    table = pd.read_csv(assistments_file)
+    dropped = table["user_id"].drop_duplicates().iloc[:20]
+    edited = tmp_path / "fewer_students.csv"
+    table[~table["user_id"].isin(dropped)].to_csv(edited, index=False)
+    assert evaluate.main(["--checkpoint", str(trained), "--data-dir", str(edited)]) == 2
+    message = capsys.readouterr().err
+    assert f"{edited} has 882 students, not the 902 students" in message
+    assert "would put training students into the test split" in message

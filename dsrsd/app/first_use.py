@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 
 from dsrsd.data import DataError
-from dsrsd.data.assistments import find_assistments_file
-from dsrsd.first_use import CACHE_FOLDER, file_sha256, first_use_dir, first_use_settings, is_trained, train_first_use
+from dsrsd.data.assistments import DATA_FOLDERS, find_assistments_file
+from dsrsd.first_use import CACHE_FOLDER, EPOCHS_VARIABLE, file_sha256, first_use_dir, first_use_settings, is_trained, train_first_use
 from dsrsd.settings import cache_dir, data_root
 from dsrsd.training import EpochLog
 
@@ -39,6 +40,20 @@ def first_use_entry() -> FirstUseEntry | None:
     status = data_file.stat()
     directory = first_use_dir(_hash_of(str(data_file), status.st_size, status.st_mtime), settings)
     return FirstUseEntry(str(directory), str(data_file), settings.describe())
+
+
+def first_use_problem() -> str | None:
+    """Say why the ASSISTments entry is absent although its data folder or epoch setting is there, else None."""
+    root = data_root()
+    wanted = os.environ.get(EPOCHS_VARIABLE) is not None or any((root / name).is_dir() for name in DATA_FOLDERS)
+    if not wanted:
+        return None
+    try:
+        find_assistments_file(root)
+        first_use_settings()
+    except (DataError, ValueError) as error:
+        return f"The ASSISTments model is not offered: {error}"
+    return None
 
 
 def is_first_use_path(path: str) -> bool:

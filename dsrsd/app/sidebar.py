@@ -95,6 +95,9 @@ def checkpoint_ui() -> tuple[str, str] | None:
     key = persistent_key("checkpoint", default_checkpoint(paths, data_root()), paths)
     path = st.sidebar.selectbox("Checkpoint", paths, key=key, format_func=checkpoint_label,
                                 on_change=remember, args=("checkpoint",))
+    problem = first_use.first_use_problem()
+    if problem:
+        st.sidebar.caption(problem)
     if first_use.is_first_use_path(path):
         entry = first_use.first_use_entry()
         first_use.settings_caption(entry)

@@ -17,6 +17,7 @@ file has no timestamps). Every question after a student's first is one predictio
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import warnings
 from dataclasses import asdict, dataclass
@@ -326,7 +327,14 @@ def assistments_data_info(raw: AssistmentsRaw, fold: int, folds: int = FOLDS, se
         "protocol": f"student fold {fold} of {folds} (seed {seed}) is test; a seeded "
                     f"{VALIDATION_FRACTION:.0%} of the other students is validation",
         "load": raw.stats.as_dict(),
+        "students_sha256": students_fingerprint(raw),
     }
+
+
+def students_fingerprint(raw: AssistmentsRaw) -> str:
+    """Return the SHA-256 of the sorted ids of the students with a row: the folds depend on exactly this set."""
+    students = np.unique(raw.users()).astype(np.int64)
+    return hashlib.sha256(students.tobytes()).hexdigest()
 
 
 def prepare_assistments_data(path: str | Path, fold: int, folds: int = FOLDS, seed: int = 0,

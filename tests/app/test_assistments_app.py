@@ -103,3 +103,15 @@ def test_entry_absent_without_data(tmp_path, monkeypatch):
     app = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT).run()
     assert not app.exception, [item.value for item in app.exception]
     assert ENTRY_LABEL not in app.sidebar.selectbox[0].options
+
+
+def test_entry_problem_named(tmp_path, monkeypatch):
+    """An empty ASSISTments folder hides the entry, and the sidebar says why."""
+    (tmp_path / "assistments2009").mkdir()
+    monkeypatch.setenv("DSRSD_DATA_DIR", str(tmp_path))
+    app = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT).run()
+    assert not app.exception, [item.value for item in app.exception]
+    assert ENTRY_LABEL not in app.sidebar.selectbox[0].options
+    captions = [item.value for item in app.sidebar.caption]
+    assert any(caption.startswith("The ASSISTments model is not offered:") and "assistments2009" in caption
+               for caption in captions), captions
