@@ -45,8 +45,8 @@ def first_use_entry() -> FirstUseEntry | None:
 def first_use_problem() -> str | None:
     """Say why the ASSISTments entry is absent although its data folder or epoch setting is there, else None."""
     root = data_root()
-    wanted = os.environ.get(EPOCHS_VARIABLE) is not None or any((root / name).is_dir() for name in DATA_FOLDERS)
-    if not wanted:
+    configured = os.environ.get(EPOCHS_VARIABLE) is not None or any((root / name).is_dir() for name in DATA_FOLDERS)
+    if not configured:
         return None
     try:
         find_assistments_file(root)
