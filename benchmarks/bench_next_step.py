@@ -3,10 +3,11 @@ on hand-built history features.
 
     DSRSD_DATA_DIR=data python benchmarks/bench_next_step.py [--checkpoint checkpoints/oulad-next-step]
 
-The reference is scikit-learn's `HistGradientBoostingClassifier` on one feature row per next-step row:
-the target assessment (type, weight, due day, position), the profile, the pre-course clicks and
-summaries of the assessments due before it (count, submitted share, mean, last and lowest score, scores
-below 40, mean days late, missed assessments in a row, weighted score so far). It trains on the
+The reference is scikit-learn's `HistGradientBoostingClassifier` on one feature row per next-step row.
+The row describes the target assessment (type, weight, due day, position), the profile and the
+pre-course clicks. It also summarises the assessments due before the target: count, submitted share,
+mean, last and lowest score, scores below 40, mean days late, missed assessments in a row, and the
+weighted score so far. It trains on the
 training rows and picks its iteration count on the validation rows, on the same split as the checkpoint.
 """
 
@@ -49,6 +50,7 @@ def history_features(raw) -> pd.DataFrame:
     score = np.where(submitted, steps[..., index["score"]], np.nan)
     late = np.where(submitted, steps[..., index["days_late"]], np.nan)
     weight = np.where(history, steps[..., index["weight"]], 0.0)
+
     # Rows without a submitted step give empty slices, whose NaN summaries the trees treat as missing.
     with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -69,6 +71,8 @@ def history_features(raw) -> pd.DataFrame:
             "weighted_score": np.nansum(score * weight, axis=1) / np.maximum(weight.sum(axis=1), 1e-9),
         }
     features["min_score"] = np.where(np.isinf(features["min_score"]), np.nan, features["min_score"])
+
+    # The query step, last of each row, describes the target assessment.
     query = steps[np.arange(len(steps)), raw.assessment_mask.sum(axis=1) - 1]
     features.update({
         "target_is_tma": query[:, index["is_tma"]], "target_weight": query[:, index["weight"]],
@@ -76,6 +80,7 @@ def history_features(raw) -> pd.DataFrame:
         "prev_attempts": raw.profile_numeric[:, 0], "studied_credits": raw.profile_numeric[:, 1],
         "date_registration": raw.profile_numeric[:, 2],
     })
+
     for column, values in zip(raw.engagement.feature_names, raw.engagement.values.reshape(len(raw), -1).T):
         features[f"clicks_{column}"] = values
     table = pd.DataFrame(features)

@@ -74,7 +74,7 @@ def test_mini_rows_of_one_student(mini_oulad_dir):
     assert rows["id_assessment"].tolist() == [1753, 1754, 1755, 1756]
     assert rows["due_day"].tolist() == [54, 117, 166, 215]
     assert rows["step"].tolist() == [2, 3, 4, 5]
-    # The history of the row due on day 117 holds the assessments due on days 19 and 54, then the query.
+    # The history of the row due on day 117 contains the assessments due on days 19 and 54, then the query.
     row = row_of(raw, STUDENT, 1754)
     assert raw.assessment_mask[row].sum() == 3
     np.testing.assert_array_equal(feature(raw, "due_day")[row, :3], [19, 54, 117])
